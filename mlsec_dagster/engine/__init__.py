@@ -1,0 +1,1 @@
+"""Scanning engine: findings, rules, policy, discovery and dispatch. Imports no Dagster."""

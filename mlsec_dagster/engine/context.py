@@ -1,0 +1,194 @@
+"""Dispatch by content, recursion into containers, and the budgets of one top-level file.
+
+Container scanners hand every member back through :meth:`ScanContext.scan_child`, so depth,
+time and inflation budgets are enforced in one place and every format is recognised the same
+way wherever it hides.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from mlsec_dagster.engine.artifact import Artifact, Opener
+from mlsec_dagster.engine.findings import Finding, Location, Severity
+from mlsec_dagster.engine.limits import Limits
+from mlsec_dagster.engine.policy import Policy
+from mlsec_dagster.engine.rules import define
+
+log = logging.getLogger(__name__)
+
+_FAMILY = "scan"
+
+SCANNER_ERROR = define(
+    "MLS-SCN-001",
+    "Scanner could not finish this file",
+    Severity.HIGH,
+    "A scanner raised an unexpected error on this file. Whatever it did not reach was not checked, "
+    "so the file is treated as unverified (fail closed).",
+    "Check the evidence for the error; if the file is legitimate, report the error to the "
+    "mlsec-dagster maintainers with the file's format, or waive the path in the policy with a reason.",
+    family=_FAMILY,
+)
+LIMIT_REACHED = define(
+    "MLS-SCN-002",
+    "Scan limit reached; part of the file was not checked",
+    Severity.HIGH,
+    "A size, ratio, nesting, opcode or time budget was exhausted. Bombs and pathological files hit "
+    "these on purpose; the unread remainder could hide a payload, so this is not a pass.",
+    "If the file is a legitimate large artifact, raise the named limit under `policy.limits` in "
+    "mlsec.yaml; otherwise treat the file as hostile.",
+    family=_FAMILY,
+)
+UNRECOGNISED = define(
+    "MLS-SCN-003",
+    "Model file with unrecognised content",
+    Severity.MEDIUM,
+    "The file's name says it is a model or serialized object, but its bytes match no format the "
+    "scanner understands, so it could not be verified.",
+    "Convert the model to safetensors, or check what the file really is (it may be truncated, "
+    "encrypted or a format mlsec-dagster does not support yet).",
+    family=_FAMILY,
+)
+UNREADABLE = define(
+    "MLS-SCN-005",
+    "File could not be read",
+    Severity.HIGH,
+    "The operating system refused to read the file (permissions, I/O error), so it was not scanned.",
+    "Make the file readable by the scanner, or exclude it in `.mlsecignore` with a comment saying why.",
+    family=_FAMILY,
+)
+
+WEIGHT_EXTENSIONS = frozenset(
+    {
+        ".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".joblib", ".dill", ".npy", ".npz",
+        ".safetensors", ".h5", ".hdf5", ".keras", ".onnx", ".gguf", ".ggml", ".pb", ".tflite",
+        ".mar", ".model", ".msgpack", ".p", ".sav", ".torchscript", ".ptl", ".mlmodel",
+    }
+)  # fmt: skip
+"""Names that promise a model or serialized object; unknown content under them is reported."""
+
+
+@dataclass(frozen=True)
+class Scanner:
+    """One format: how to recognise it from its bytes and how to judge it."""
+
+    name: str
+    sniff: Callable[[Artifact], bool]
+    scan: Callable[[Artifact, ScanContext], Iterator[Finding]]
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    """What was identified where, for the report's inventory (and for tests)."""
+
+    path: str
+    member: tuple[str, ...]
+    format: str
+    size: int
+
+
+class ScanContext:
+    def __init__(self, policy: Policy, scanners: Sequence[Scanner]) -> None:
+        self.policy = policy
+        self.scanners = tuple(scanners)
+        self.records: list[ArtifactRecord] = []
+        self._deadline = float("inf")
+        self._inflated = 0
+
+    @property
+    def limits(self) -> Limits:
+        return self.policy.limits
+
+    # -- per top-level file budgets -------------------------------------------------------
+    def start_file(self) -> None:
+        self._deadline = time.monotonic() + self.limits.timeout_seconds
+        self._inflated = 0
+
+    def out_of_time(self) -> bool:
+        return time.monotonic() > self._deadline
+
+    def timeout_finding(self, artifact: Artifact, location: Location | None = None) -> Finding:
+        return self.limit_finding(
+            artifact,
+            "timeout_seconds",
+            f"scanning took longer than {self.limits.timeout_seconds:g} s",
+            location,
+        )
+
+    def charge_inflated(self, nbytes: int) -> bool:
+        """Count decompressed bytes; False once the file's inflation budget is spent."""
+        self._inflated += nbytes
+        return self._inflated <= self.limits.max_decompressed_bytes
+
+    def limit_finding(
+        self, artifact: Artifact, limit: str, detail: str, location: Location | None = None
+    ) -> Finding:
+        value = getattr(self.limits, limit)
+        return LIMIT_REACHED.finding(
+            artifact.path,
+            f"{detail}; the rest of {artifact.display} was not checked. Raise `policy.limits.{limit}` "
+            f"(now {value}) if this is a legitimate artifact.",
+            location=location or artifact.location(),
+            evidence=f"limit {limit}={value}",
+            key=limit,
+        )
+
+    # -- dispatch -----------------------------------------------------------------------
+    def identify(self, artifact: Artifact) -> Scanner | None:
+        for scanner in self.scanners:
+            if scanner.sniff(artifact):
+                return scanner
+        return None
+
+    def scan(self, artifact: Artifact) -> Iterator[Finding]:
+        scanner = self.identify(artifact)
+        if scanner is None:
+            ext = posixpath.splitext(artifact.name.lower())[1]
+            if ext in WEIGHT_EXTENSIONS and artifact.size != 0:
+                yield UNRECOGNISED.finding(
+                    artifact.path,
+                    f"{artifact.display} is named like a model file ({ext}) but its content matches no "
+                    "known format, so it could not be verified.",
+                    location=artifact.location(offset=0),
+                    evidence="first bytes: " + artifact.head[:32].hex(" "),
+                    key=ext,
+                )
+                self.records.append(ArtifactRecord(artifact.path, artifact.member, "unknown", artifact.size))
+            return
+        self.records.append(ArtifactRecord(artifact.path, artifact.member, scanner.name, artifact.size))
+        try:
+            yield from scanner.scan(artifact, self)
+        except Exception as exc:  # fail closed: an unfinished scan is a finding, never a pass
+            log.debug("scanner %s failed on %s", scanner.name, artifact.display, exc_info=True)
+            yield SCANNER_ERROR.finding(
+                artifact.path,
+                f"The {scanner.name} scanner stopped on {artifact.display}: {type(exc).__name__}: {exc}. "
+                "The rest of it was not checked.",
+                location=artifact.location(),
+                evidence=f"{type(exc).__name__}: {exc}",
+                key=scanner.name,
+            )
+
+    def scan_child(self, parent: Artifact, member: str, size: int, opener: Opener) -> Iterator[Finding]:
+        """Scan a stream found inside ``parent`` (an archive member, a decompressed body...)."""
+        if parent.depth + 1 > self.limits.max_nesting_depth:
+            yield self.limit_finding(
+                parent,
+                "max_nesting_depth",
+                f"member {member!r} is nested {parent.depth + 1} containers deep",
+                parent.location(),
+            )
+            return
+        if self.out_of_time():
+            yield self.timeout_finding(parent)
+            return
+        yield from self.scan(parent.child(member, size, opener))
+
+    def scan_child_bytes(self, parent: Artifact, member: str, data: bytes) -> Iterator[Finding]:
+        import io
+
+        yield from self.scan_child(parent, member, len(data), lambda: io.BytesIO(data))

@@ -1,0 +1,129 @@
+"""What the team decided: which findings fail the gate, which are trusted or waived.
+
+Scanners never decide pass/fail; they report. This module turns findings into a decision, and
+is the only place that does. Loading and validating the YAML file lives in ``policy_file``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import pathspec
+
+from mlsec_dagster.engine.findings import Finding, Severity
+from mlsec_dagster.engine.limits import Limits
+
+CODE_EXECUTION_TAG = "code-execution"
+"""Rules carrying this tag are the ones ``artifact_rules.block_pickle_execution`` governs."""
+
+
+@dataclass(frozen=True)
+class IgnoreRule:
+    """A waiver: findings of ``rules`` (all rules when empty) under ``path`` (gitignore glob)."""
+
+    path: str
+    reason: str
+    rules: tuple[str, ...] = ()
+
+    def matches(self, finding: Finding) -> bool:
+        if self.rules and finding.rule_id not in self.rules:
+            return False
+        spec = pathspec.PathSpec.from_lines("gitwildmatch", [self.path])
+        return spec.match_file(finding.path)
+
+
+@dataclass(frozen=True)
+class ArtifactRules:
+    block_pickle_execution: bool = True
+    """False reports pickle code-execution findings but lets them pass the gate (not advised)."""
+    require_safetensors_format: bool = False
+    """True makes every pickle-based weight file a HIGH finding (``MLS-POL-001``)."""
+    trusted_globals: frozenset[str] = frozenset()
+    """Exact ``module.name`` callables the team vouches for; no prefixes unless ending in ``.*``."""
+    strict_unknown_classes: bool = False
+    """True raises 'unverified class reconstructed' findings from LOW to HIGH."""
+
+
+@dataclass(frozen=True)
+class LicenseRules:
+    fail_on_missing_license: bool = False
+    custom_restricted_licenses: tuple[str, ...] = ()
+    allowed_licenses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    finding: Finding
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    passed: bool
+    fail_on: Severity
+    blocking: tuple[Finding, ...]
+    warnings: tuple[Finding, ...]
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+
+@dataclass(frozen=True)
+class Policy:
+    fail_on_severity: Severity = Severity.HIGH
+    artifact_rules: ArtifactRules = field(default_factory=ArtifactRules)
+    license_rules: LicenseRules = field(default_factory=LicenseRules)
+    severity_overrides: Mapping[str, Severity] = field(default_factory=lambda: MappingProxyType({}))
+    ignores: tuple[IgnoreRule, ...] = ()
+    exclude: tuple[str, ...] = ()
+    """Extra gitignore-style patterns of paths not to scan (on top of ``.mlsecignore``)."""
+    limits: Limits = field(default_factory=Limits)
+    version: str = "1.0"
+    source: str | None = None
+    """The file this policy came from, or None for built-in defaults."""
+
+    def trusts_global(self, qualified_name: str) -> bool:
+        trusted = self.artifact_rules.trusted_globals
+        if qualified_name in trusted:
+            return True
+        return any(t.endswith(".*") and qualified_name.startswith(t[:-1]) for t in trusted)
+
+    def apply(self, findings: Iterable[Finding]) -> tuple[list[Finding], list[Suppressed]]:
+        """Severity overrides, then waivers. Suppressed findings are kept for the report."""
+        kept: list[Finding] = []
+        suppressed: list[Suppressed] = []
+        for finding in findings:
+            override = self.severity_overrides.get(finding.rule_id)
+            if override is not None:
+                finding = finding.with_severity(override)
+            waiver = next((w for w in self.ignores if w.matches(finding)), None)
+            if waiver is None:
+                kept.append(finding)
+            else:
+                suppressed.append(Suppressed(finding, waiver.reason))
+        return kept, suppressed
+
+    def is_blocking(self, finding: Finding) -> bool:
+        if finding.severity < self.fail_on_severity:
+            return False
+        if not self.artifact_rules.block_pickle_execution:
+            from mlsec_dagster.engine.rules import get_rule
+
+            if CODE_EXECUTION_TAG in get_rule(finding.rule_id).tags:
+                return False
+        return True
+
+    def decide(self, findings: Iterable[Finding]) -> Decision:
+        blocking: list[Finding] = []
+        warnings: list[Finding] = []
+        for finding in findings:
+            (blocking if self.is_blocking(finding) else warnings).append(finding)
+        return Decision(
+            passed=not blocking,
+            fail_on=self.fail_on_severity,
+            blocking=tuple(blocking),
+            warnings=tuple(warnings),
+        )

@@ -1,0 +1,5 @@
+"""Placeholder until the archives scanners land."""
+
+from mlsec_dagster.engine.context import Scanner
+
+SCANNERS: tuple[Scanner, ...] = ()
