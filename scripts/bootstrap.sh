@@ -10,8 +10,14 @@ fi
 stamp=.venv/.mlsec-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
-  # torch: the CPU build (the dev extra pins torch==2.13.0, which is a CPU wheel on this platform's index).
-  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  log=.venv/install.log
+  echo "bootstrap: installing mlsec-dagster and its test dependencies into .venv (log: $log)" >&2
+  # The dev extra pins torch==2.13.0 (CPU build on this platform) for the benign-artifact tests.
+  if ! .venv/bin/python -m pip install --upgrade pip >"$log" 2>&1 \
+     || ! .venv/bin/python -m pip install -e ".[dev]" >>"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "bootstrap: installation failed (full log: $log)" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi

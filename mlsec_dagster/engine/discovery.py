@@ -55,12 +55,12 @@ def _rel(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def _load_ignore_spec(root: Path, extra: Sequence[str]) -> pathspec.PathSpec:
+def _load_ignore_spec(root: Path, extra: Sequence[str]) -> pathspec.GitIgnoreSpec:
     lines = list(DEFAULT_EXCLUDES) + list(extra)
     ignore_file = root / IGNORE_FILE
     if ignore_file.is_file():
         lines += ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
-    return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+    return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
 def discover(root: Path, targets: Sequence[Path], exclude: Sequence[str] = ()) -> Discovery:
@@ -76,7 +76,8 @@ def discover(root: Path, targets: Sequence[Path], exclude: Sequence[str] = ()) -
             result.findings.append(
                 SYMLINK_ESCAPE.finding(
                     rel,
-                    f"{rel} is a symlink to {os.readlink(path)!r}, outside the scan root; it was not followed.",
+                    f"{rel} is a symlink to {os.readlink(path)!r}, outside the scan root; "
+                    "it was not followed.",
                     location=Location(),
                     evidence=f"-> {os.readlink(path)}",
                     key=os.readlink(path),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 
 import pathspec
@@ -27,11 +28,14 @@ class IgnoreRule:
     reason: str
     rules: tuple[str, ...] = ()
 
+    @cached_property
+    def _spec(self) -> pathspec.GitIgnoreSpec:
+        return pathspec.GitIgnoreSpec.from_lines([self.path])
+
     def matches(self, finding: Finding) -> bool:
         if self.rules and finding.rule_id not in self.rules:
             return False
-        spec = pathspec.PathSpec.from_lines("gitwildmatch", [self.path])
-        return spec.match_file(finding.path)
+        return self._spec.match_file(finding.path)
 
 
 @dataclass(frozen=True)
