@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +27,9 @@ def test_severity_parse_is_case_insensitive_and_rejects_unknown() -> None:
 def test_fingerprint_ignores_offsets_but_not_member_or_key() -> None:
     base = Finding("MLS-SCN-001", Severity.HIGH, "m.pt", "msg", Location(("a",), offset=10), key="os.system")
     moved = Finding("MLS-SCN-001", Severity.HIGH, "m.pt", "msg", Location(("a",), offset=99), key="os.system")
-    other_member = Finding("MLS-SCN-001", Severity.HIGH, "m.pt", "msg", Location(("b",), offset=10), key="os.system")
+    other_member = Finding(
+        "MLS-SCN-001", Severity.HIGH, "m.pt", "msg", Location(("b",), offset=10), key="os.system"
+    )
     assert base.fingerprint == moved.fingerprint
     assert base.fingerprint != other_member.fingerprint
 
@@ -43,7 +44,7 @@ def test_rule_ids_are_unique_well_formed_and_documented() -> None:
 
 
 def test_model_named_file_with_unknown_content_is_reported(tmp_path: Path) -> None:
-    (tmp_path / "weights.pt").write_bytes(os.urandom(256))
+    (tmp_path / "weights.pt").write_bytes(bytes(range(7, 256)) * 2)  # matches no format
     (tmp_path / "notes.txt").write_text("just text\n")
     result = scan_path(str(tmp_path), root=str(tmp_path))
     assert [(f.rule_id, f.path, f.severity) for f in result.findings] == [
@@ -86,14 +87,14 @@ def test_nesting_limit_is_a_finding_not_a_silent_stop() -> None:
 def test_discovery_excludes_defaults_and_ignore_file_and_reports_escaping_symlinks(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
-    (outside / "secret.pt").write_bytes(os.urandom(64))
+    (outside / "secret.pt").write_bytes(bytes(range(7, 71)))
     repo = tmp_path / "repo"
     (repo / ".git").mkdir(parents=True)
-    (repo / ".git" / "junk.pt").write_bytes(os.urandom(64))
+    (repo / ".git" / "junk.pt").write_bytes(bytes(range(7, 71)))
     (repo / "vendor").mkdir()
-    (repo / "vendor" / "skip.pt").write_bytes(os.urandom(64))
+    (repo / "vendor" / "skip.pt").write_bytes(bytes(range(7, 71)))
     (repo / ".mlsecignore").write_text("vendor/\n")
-    (repo / "model.pt").write_bytes(os.urandom(64))
+    (repo / "model.pt").write_bytes(bytes(range(7, 71)))
     (repo / "link_out.pt").symlink_to(outside / "secret.pt")
     (repo / "link_in.pt").symlink_to(repo / "model.pt")
 
@@ -104,9 +105,7 @@ def test_discovery_excludes_defaults_and_ignore_file_and_reports_escaping_symlin
 
 
 def test_policy_overrides_waivers_and_block_pickle_execution() -> None:
-    code_exec = define(
-        "MLS-TST-001", "test rule", Severity.CRITICAL, "d", "r", family="test", tags=("code-execution",)
-    )
+    code_exec = get_rule("MLS-PKL-001")
     plain = get_rule("MLS-SCN-003")
     findings = [
         code_exec.finding("models/a.pt", "payload", key="os.system"),

@@ -140,19 +140,23 @@ class ScanContext:
     # -- dispatch -----------------------------------------------------------------------
     def identify(self, artifact: Artifact) -> Scanner | None:
         for scanner in self.scanners:
-            if scanner.sniff(artifact):
-                return scanner
+            try:
+                if scanner.sniff(artifact):
+                    return scanner
+            except Exception:  # a sniff that cannot decide is "not this format"; never abort the scan
+                log.debug("sniff of %s failed on %s", scanner.name, artifact.display, exc_info=True)
         return None
 
     def scan(self, artifact: Artifact) -> Iterator[Finding]:
         scanner = self.identify(artifact)
         if scanner is None:
             ext = posixpath.splitext(artifact.name.lower())[1]
-            if ext in WEIGHT_EXTENSIONS and artifact.size != 0:
+            if ext in WEIGHT_EXTENSIONS:
+                what = "is empty" if artifact.size == 0 else "has content that matches no known format"
                 yield UNRECOGNISED.finding(
                     artifact.path,
-                    f"{artifact.display} is named like a model file ({ext}) but its content matches no "
-                    "known format, so it could not be verified.",
+                    f"{artifact.display} is named like a model file ({ext}) but {what}, "
+                    "so it could not be verified.",
                     location=artifact.location(offset=0),
                     evidence="first bytes: " + artifact.head[:32].hex(" "),
                     key=ext,

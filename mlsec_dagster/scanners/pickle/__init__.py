@@ -1,18 +1,13 @@
-"""Placeholder until the pickle scanner lands."""
+"""Static pickle analysis: every stream of a file judged at opcode level, never executed.
 
-from collections.abc import Iterator
+See ``machine`` (symbolic unpickler), ``callables`` (allow/deny data), ``special`` (joblib and
+legacy torch layouts) and ``analyse`` (streams, resynchronisation, findings).
+"""
 
-from mlsec_dagster.engine.artifact import Artifact
-from mlsec_dagster.engine.context import ScanContext, Scanner
-from mlsec_dagster.engine.findings import Finding
+from mlsec_dagster.engine.context import Scanner
+from mlsec_dagster.scanners.pickle.analyse import scan
+from mlsec_dagster.scanners.pickle.sniff import sniff
 
+SCANNER = Scanner("pickle", sniff, scan)
 
-def _sniff(artifact: Artifact) -> bool:
-    return False
-
-
-def _scan(artifact: Artifact, ctx: ScanContext) -> Iterator[Finding]:
-    return iter(())
-
-
-SCANNER = Scanner("pickle", _sniff, _scan)
+__all__ = ["SCANNER"]

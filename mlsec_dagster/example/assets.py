@@ -1,0 +1,119 @@
+"""The demo pipeline: landed checkpoint -> gate -> fine-tune -> gate -> release.
+
+Each asset records its file under ``mlsec/path`` in its materialization metadata and returns a
+``MaterializeResult`` (no value), so no IO manager ever pickles or unpickles a model; the mlsec
+checks read that path. Anything that publishes (``model_release``) sits downstream of a blocking
+check, because blocking stops only downstream steps: the checked asset itself is still recorded.
+"""
+
+# No `from __future__ import annotations` here: Dagster reads the annotations of ops, assets,
+# checks and Config classes at runtime and cannot resolve them from strings.
+
+import json
+
+import dagster as dg
+from pydantic import Field
+
+from mlsec_dagster.checks import build_mlsec_checks, require_mlsec_pass
+from mlsec_dagster.example.landing import demo_paths, land_checkpoint, sha256_file
+from mlsec_dagster.example.training import fine_tune
+from mlsec_dagster.jobs import build_mlsec_checks_job
+
+PATH_KEY = "mlsec/path"
+
+
+class LandingConfig(dg.Config):
+    source: str | None = Field(
+        default=None,
+        description="Checkpoint file to land. Unset: $MLSEC_LANDING_FILE, else a generated clean one.",
+    )
+
+
+class FineTuneConfig(dg.Config):
+    steps: int = Field(default=30, description="Optimiser steps on the synthetic data.")
+    learning_rate: float = 0.05
+
+
+@dg.asset(
+    group_name="ml_pipeline", kinds={"pytorch"}, description="A pretrained PyTorch checkpoint from outside."
+)
+def pretrained_checkpoint(context: dg.AssetExecutionContext, config: LandingConfig) -> dg.MaterializeResult:
+    path = demo_paths().landed_checkpoint
+    origin = land_checkpoint(config.source, path)
+    context.log.info(f"landed {path} ({origin}); untrusted until the mlsec check passes")
+    return dg.MaterializeResult(
+        metadata={
+            PATH_KEY: dg.MetadataValue.path(str(path.resolve())),
+            "origin": origin,
+            "sha256": sha256_file(path),
+            "size_bytes": path.stat().st_size,
+        }
+    )
+
+
+@dg.asset(
+    group_name="ml_pipeline",
+    kinds={"pytorch", "safetensors"},
+    deps=[pretrained_checkpoint],
+    description="The pretrained weights fine-tuned on (synthetic) task data, exported to safetensors.",
+)
+def fine_tuned_model(context: dg.AssetExecutionContext, config: FineTuneConfig) -> dg.MaterializeResult:
+    paths = demo_paths()
+    checkpoint = paths.landed_checkpoint
+    require_mlsec_pass(context, pretrained_checkpoint.key)
+    expected = _landed_sha256(context)
+    if expected is not None and sha256_file(checkpoint) != expected:
+        raise dg.Failure(f"{checkpoint} changed after it was landed and scanned; refusing to load it.")
+    result = fine_tune(checkpoint, paths.fine_tuned, config.steps, config.learning_rate)
+    context.log.info(f"fine-tuned: loss {result.loss_before:.4f} -> {result.loss_after:.4f}")
+    return dg.MaterializeResult(
+        metadata={
+            PATH_KEY: dg.MetadataValue.path(str(paths.fine_tuned.resolve())),
+            "loss_before": result.loss_before,
+            "loss_after": result.loss_after,
+            "parameters": result.parameters,
+            "sha256": sha256_file(paths.fine_tuned),
+        }
+    )
+
+
+def _landed_sha256(context: dg.AssetExecutionContext) -> str | None:
+    """The digest recorded when the checkpoint landed (what the check scanned), to catch a swap."""
+    event = context.instance.get_latest_materialization_event(pretrained_checkpoint.key)
+    materialization = event.asset_materialization if event is not None else None
+    value = materialization.metadata.get("sha256") if materialization is not None else None
+    return str(value.value) if value is not None else None
+
+
+@dg.asset(
+    group_name="ml_pipeline",
+    deps=[fine_tuned_model],
+    description="Publishes the fine-tuned model: a manifest a deployment would pick up.",
+)
+def model_release(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    paths = demo_paths()
+    manifest = {
+        "model": str(paths.fine_tuned.resolve()),
+        "format": "safetensors",
+        "sha256": sha256_file(paths.fine_tuned),
+        "run_id": context.run.run_id,
+        "gates": ["mlsec_scan on pretrained_checkpoint", "mlsec_scan on fine_tuned_model"],
+    }
+    paths.release_manifest.parent.mkdir(parents=True, exist_ok=True)
+    paths.release_manifest.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    context.log.info(f"released {paths.fine_tuned} (manifest {paths.release_manifest})")
+    return dg.MaterializeResult(
+        metadata={"manifest": dg.MetadataValue.path(str(paths.release_manifest.resolve()))}
+    )
+
+
+pipeline_assets = [pretrained_checkpoint, fine_tuned_model, model_release]
+model_checks = build_mlsec_checks(assets=[pretrained_checkpoint, fine_tuned_model], blocking=True)
+
+ml_pipeline_job = dg.define_asset_job(
+    "ml_pipeline",
+    selection=dg.AssetSelection.assets(*pipeline_assets),
+    executor_def=dg.in_process_executor,
+    description="Land a checkpoint, scan it, fine-tune, scan the export, release.",
+)
+mlsec_checks_job = build_mlsec_checks_job("mlsec_model_checks", [pretrained_checkpoint, fine_tuned_model])

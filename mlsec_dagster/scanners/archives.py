@@ -1,5 +1,0 @@
-"""Placeholder until the archives scanners land."""
-
-from mlsec_dagster.engine.context import Scanner
-
-SCANNERS: tuple[Scanner, ...] = ()

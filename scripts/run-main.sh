@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The main job, end to end on a fresh clone:
+#   1. the example ML pipeline with a clean checkpoint      -> gates pass, model released
+#   2. the same pipeline with a poisoned checkpoint         -> blocking check fails, nothing released,
+#                                                              the payload never runs
+#   3. the mlsec_ci_scan job on this repository             -> reports/mlsec.sarif, policy passes
+# Uses an ephemeral Dagster instance (no DAGSTER_HOME). Exits 0 only if all three behaved as expected.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+export PATH="$PWD/.venv/bin:$PATH"
+unset DAGSTER_HOME MLSEC_LANDING_FILE
+export MLSEC_DEMO_DIR="$PWD/demo"
+logs="reports/run-main"
+rm -rf demo "$logs"
+mkdir -p "$logs"
+manifest="$MLSEC_DEMO_DIR/release/manifest.json"
+canary="$MLSEC_DEMO_DIR/CANARY_poisoned_checkpoint_executed"
+failures=()
+summary=()
+
+run_job() { # run_job <log name> <dagster job execute args...>; prints the exit code
+  local log="$logs/$1.log"
+  shift
+  set +e
+  dagster job execute -f definitions.py "$@" >"$log" 2>&1
+  local rc=$?
+  set -e
+  echo "$rc"
+}
+
+expect() { # expect <ok:0|1> <description> <log>
+  if [ "$1" = 0 ]; then
+    summary+=("  ok    $2")
+  else
+    summary+=("  FAIL  $2 (log: $3)")
+    failures+=("$2")
+  fi
+}
+
+echo "== 1/3 example pipeline, clean checkpoint"
+rc=$(run_job clean -j ml_pipeline)
+if [ "$rc" = 0 ] && [ -f "$manifest" ]; then ok=0; else ok=1; fi
+expect $ok "clean checkpoint: pipeline exit 0 (got $rc), release manifest written" "$logs/clean.log"
+
+echo "== 2/3 example pipeline, poisoned checkpoint (expected to be blocked)"
+rm -f "$manifest"
+poisoned=$(python -c "from mlsec_dagster.example.landing import make_poisoned_demo_checkpoint as m; print(m())")
+rc=$(MLSEC_LANDING_FILE="$poisoned" run_job poisoned -j ml_pipeline)
+if [ "$rc" = 1 ] && grep -q "blocking asset check failed with ERROR severity" "$logs/poisoned.log" \
+  && grep -q "Dependencies for step fine_tuned_model failed" "$logs/poisoned.log"; then ok=0; else ok=1; fi
+expect $ok "poisoned checkpoint: exit 1 (got $rc), blocked by the mlsec check before fine-tuning" \
+  "$logs/poisoned.log"
+if [ ! -e "$manifest" ]; then ok=0; else ok=1; fi
+expect $ok "poisoned checkpoint: no release manifest" "$logs/poisoned.log"
+if [ ! -e "$canary" ]; then ok=0; else ok=1; fi
+expect $ok "poisoned checkpoint: payload never executed (no canary file)" "$logs/poisoned.log"
+
+echo "== 3/3 mlsec_ci_scan on the repository"
+config="$logs/mlsec_ci_scan.yaml"
+printf 'ops:\n  mlsec_scan_tree:\n    config:\n      output: reports/mlsec.sarif\n' >"$config"
+rc=$(run_job ci_scan -j mlsec_ci_scan -c "$config")
+if [ "$rc" = 0 ] && [ -s reports/mlsec.sarif ]; then ok=0; else ok=1; fi
+expect $ok "repository scan: exit 0 (got $rc), reports/mlsec.sarif written" "$logs/ci_scan.log"
+
+echo
+echo "mlsec-dagster main job summary"
+printf '%s\n' "${summary[@]}"
+echo "  gate verdict on the poisoned checkpoint:"
+grep -o "Asset check 'mlsec_scan' on 'pretrained_checkpoint' did not pass. Description: .*" "$logs/poisoned.log" \
+  | head -n 1 | sed "s/.*Description: '//" | cut -c 1-240 | sed 's/^/    /' || true
+echo "  repository scan:"
+grep -ho "mlsec scan of .*" "$logs/ci_scan.log" | tail -n 1 | sed 's/^/    /' || true
+if [ "${#failures[@]}" -ne 0 ]; then
+  echo "${#failures[@]} expectation(s) not met; see the logs under $logs/" >&2
+  exit 1
+fi
+echo "all expectations met"

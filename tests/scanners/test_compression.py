@@ -1,0 +1,174 @@
+"""Compressed streams (threat 26): joblib end to end, bombs, truncation, trailing data, strict sniffs."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import pickle
+import tarfile
+import zlib
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from mlsec_dagster import scan_path
+from mlsec_dagster.engine.artifact import Artifact
+from mlsec_dagster.engine.findings import Finding, Severity
+from mlsec_dagster.engine.scan import ScanResult
+from mlsec_dagster.scanners import pickle as pickle_scanner
+
+JOBLIB_COMPRESSIONS = {
+    "zlib": (3, "<zlib body>"),
+    "lzma": (("lzma", 3), "<lzma body>"),
+    "bz2": (("bz2", 3), "<bzip2 body>"),
+    "gzip": (("gzip", 3), "<gzip body>"),
+    "xz": (("xz", 3), "<xz body>"),
+}
+
+
+def _payload(canary: Path) -> bytes:
+    return pickle.dumps(_Payload(canary), protocol=2)
+
+
+class _Payload:
+    def __init__(self, canary: Path) -> None:
+        self.canary = canary
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (f"touch {self.canary}",))
+
+
+def _pickle_ready() -> bool:
+    probe = pickle.dumps({"a": 1}, protocol=2)
+    return pickle_scanner.SCANNER.sniff(Artifact("p", (), len(probe), probe, lambda: io.BytesIO(probe)))
+
+
+def assert_pickle_payload(result: ScanResult, path: str, member: tuple[str, ...]) -> None:
+    """The pickle scanner's verdict at the end of the member chain (meaningful once it has landed)."""
+    if not _pickle_ready():
+        pytest.xfail("the pickle scanner has not landed yet")
+    assert any(
+        f.rule_id.startswith("MLS-PKL-") and f.severity >= Severity.HIGH and f.path == path
+        and f.location.member == member
+        for f in result.findings
+    ), [(f.rule_id, f.location.member) for f in result.findings]  # fmt: skip
+    assert any(a.path == path and a.member == member and a.format == "pickle" for a in result.artifacts)
+
+
+def _scan(tmp_path: Path) -> ScanResult:
+    return scan_path(str(tmp_path), root=str(tmp_path))
+
+
+def _mine(result: ScanResult) -> list[Finding]:
+    return [f for f in result.findings if f.rule_id.startswith("MLS-CMP-")]
+
+
+def _members(result: ScanResult, path: str) -> dict[tuple[str, ...], str]:
+    return {a.member: a.format for a in result.artifacts if a.path == path}
+
+
+@pytest.mark.parametrize("kind", sorted(JOBLIB_COMPRESSIONS))
+def test_joblib_compressed_benign_model(tmp_path: Path, kind: str) -> None:
+    compress, body = JOBLIB_COMPRESSIONS[kind]
+    model = LogisticRegression().fit(np.random.default_rng(0).random((20, 3)), np.arange(20) % 2)
+    joblib.dump(model, tmp_path / "model.joblib", compress=compress)
+    result = _scan(tmp_path)
+    assert [f for f in result.findings if f.severity >= Severity.HIGH] == []
+    assert _mine(result) == []
+    assert (body,) in _members(result, "model.joblib")
+
+
+@pytest.mark.parametrize("kind", sorted(JOBLIB_COMPRESSIONS))
+def test_joblib_compressed_payload(tmp_path: Path, canary: Path, kind: str) -> None:
+    compress, body = JOBLIB_COMPRESSIONS[kind]
+    joblib.dump(_Payload(canary), tmp_path / "model.joblib", compress=compress)
+    result = _scan(tmp_path)
+    assert _mine(result) == []
+    assert (body,) in _members(result, "model.joblib")
+    assert_pickle_payload(result, "model.joblib", (body,))
+
+
+def test_legacy_joblib_zfile_and_raw_streams(tmp_path: Path, canary: Path) -> None:
+    body = _payload(canary)
+    (tmp_path / "old.pkl").write_bytes(b"ZF" + hex(len(body)).encode().ljust(19) + zlib.compress(body))
+    (tmp_path / "raw.bin").write_bytes(zlib.compress(body))
+    (tmp_path / "alone.dat").write_bytes(lzma.compress(body, format=lzma.FORMAT_ALONE))
+    result = _scan(tmp_path)
+    assert _mine(result) == []
+    assert _members(result, "old.pkl")[()] == "compressed-joblib-zfile"
+    assert _members(result, "raw.bin")[()] == "compressed-zlib"
+    assert _members(result, "alone.dat")[()] == "compressed-lzma"
+    for path, member in (
+        ("old.pkl", "<joblib-zfile body>"),
+        ("raw.bin", "<zlib body>"),
+        ("alone.dat", "<lzma body>"),
+    ):
+        assert (member,) in _members(result, path)
+        assert_pickle_payload(result, path, (member,))
+
+
+def test_gzip_name_concatenated_members_and_tar_inside(tmp_path: Path, canary: Path) -> None:
+    tar_bytes = io.BytesIO()
+    with tarfile.open(fileobj=tar_bytes, mode="w") as tf:
+        body = _payload(canary)
+        info = tarfile.TarInfo("ckpt/weights.dat")
+        info.size = len(body)
+        tf.addfile(info, io.BytesIO(body))
+    raw = tar_bytes.getvalue()
+    half = len(raw) // 2
+    first = gzip.GzipFile(filename="model.tar", mode="wb", fileobj=(buf := io.BytesIO()))
+    first.write(raw[:half])
+    first.close()
+    (tmp_path / "model.tgz").write_bytes(buf.getvalue() + gzip.compress(raw[half:]))
+    result = _scan(tmp_path)
+    assert _mine(result) == []
+    members = _members(result, "model.tgz")
+    assert members[("model.tar",)] == "tar"
+    assert_pickle_payload(result, "model.tgz", ("model.tar", "ckpt/weights.dat"))
+
+
+def test_gzip_bomb_stops_at_ratio_limit(tmp_path: Path) -> None:
+    (tmp_path / "bomb.pkl.gz").write_bytes(gzip.compress(bytes(16 << 20), 9))
+    result = _scan(tmp_path)
+    limits = [f for f in result.findings if f.rule_id == "MLS-SCN-002"]
+    assert [f.key for f in limits] == ["max_compression_ratio"]
+    assert limits[0].severity is Severity.HIGH
+
+
+def test_truncated_stream_is_reported_and_prefix_still_scanned(tmp_path: Path, canary: Path) -> None:
+    packed = gzip.compress(_payload(canary) + os.urandom(300_000))
+    (tmp_path / "cut.gz").write_bytes(packed[: len(packed) // 2])
+    (tmp_path / "cut.bz2").write_bytes(bz2.compress(os.urandom(1000))[:-40])
+    result = _scan(tmp_path)
+    hits = {(f.path, f.rule_id, f.severity) for f in _mine(result)}
+    assert hits == {("cut.gz", "MLS-CMP-001", Severity.HIGH), ("cut.bz2", "MLS-CMP-001", Severity.HIGH)}
+    assert_pickle_payload(result, "cut.gz", ("<gzip body>",))
+
+
+def test_trailing_data_after_stream_is_scanned(tmp_path: Path, canary: Path) -> None:
+    (tmp_path / "x.gz").write_bytes(gzip.compress(b"hello") + _payload(canary))
+    result = _scan(tmp_path)
+    assert [(f.rule_id, f.severity) for f in _mine(result)] == [("MLS-CMP-003", Severity.MEDIUM)]
+    assert_pickle_payload(result, "x.gz", ("<data after stream>",))
+
+
+@pytest.mark.parametrize(("name", "magic"), [("m.lz4", b"\x04\x22\x4d\x18"), ("m.zst", b"\x28\xb5\x2f\xfd")])
+def test_codecs_without_decoder_fail_closed(tmp_path: Path, name: str, magic: bytes) -> None:
+    (tmp_path / name).write_bytes(magic + os.urandom(64))
+    result = _scan(tmp_path)
+    assert [(f.rule_id, f.severity) for f in _mine(result)] == [("MLS-CMP-002", Severity.HIGH)]
+
+
+def test_strict_sniffs_do_not_claim_text(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("x^ this is text that starts with a valid zlib header\n")
+    (tmp_path / "bz.txt").write_text("BZh9 but not a bzip2 stream at all\n")
+    (tmp_path / "zf.txt").write_text("ZF is a fine abbreviation\n")
+    result = _scan(tmp_path)
+    assert result.findings == []
+    assert [a.format for a in result.artifacts if a.format.startswith("compressed")] == []
