@@ -257,6 +257,8 @@ _TORCH_DATA_HELPERS = frozenset(
 DENY_EXCEPTIONS: frozenset[str] = frozenset({"joblib.numpy_pickle.NumpyArrayWrapper"}) | _TORCH_DATA_HELPERS
 """Data classes inside denied modules (joblib's array wrapper is in every joblib file)."""
 
+ALLOW_CALL = ALLOW_CALL | _TORCH_DATA_HELPERS
+
 
 def is_denied(name: str) -> bool:
     """Dangerous to merely reference: it may reach a call through a wrapper or factory."""

@@ -321,7 +321,12 @@ class Machine:
         return Ref(name, pos)
 
     def judge_class(self, cls: Value, pos: int, has_args: bool) -> str | None:
-        """A class rebuilt through ``__new__`` (+ state): LOW when unknown, HIGH with arguments."""
+        """A class rebuilt through ``__new__`` (+ state): an unverified class (LOW; HIGH when strict).
+
+        ``__new__`` arguments (``__getnewargs__``: namedtuples, slotted value classes) are part of the
+        standard object protocol, so they do not make the rebuild an arbitrary call; ``__init__`` is
+        never run. Calling the class itself (REDUCE) is judged in :meth:`call` as a call.
+        """
         if not isinstance(cls, Ref):
             self.issue(
                 Kind.DYNAMIC, "dynamic class", pos, f"object rebuilt from a computed class {describe(cls)}"
@@ -330,10 +335,8 @@ class Machine:
         name = cls.name
         if self.budget.trusts(name) or callables.is_denied(name) or callables.is_trusted_class(name):
             return name
-        if has_args:
-            self.issue(Kind.UNKNOWN_CALL, name, pos, f"{name}.__new__ is called with arguments")
-        else:
-            self.issue(Kind.UNVERIFIED_CLASS, name, pos, f"an instance of {name} is rebuilt and given state")
+        how = "through __new__ with arguments" if has_args else "and given state"
+        self.issue(Kind.UNVERIFIED_CLASS, name, pos, f"an instance of {name} is rebuilt {how}")
         return name
 
     def call(self, func: Value, args: Value, pos: int) -> Value:
