@@ -47,3 +47,18 @@ def test_timezone_aware_datetimes_and_namedtuples_are_not_high(tmp_path: Path, p
     assert [f for f in result.findings if f.severity >= Severity.HIGH] == []
     # the user's own namedtuple is reported as an unverified class, not hidden
     assert any(f.rule_id == "MLS-PKL-003" and f.key.endswith("Point") for f in result.findings)
+
+
+def test_payload_behind_an_operand_longer_than_the_sniffed_head_is_found(
+    tmp_path: Path, canary: Path
+) -> None:
+    class Payload:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            import os
+
+            return (os.system, (f"touch {canary}",))
+
+    path = tmp_path / "weights.dat"
+    path.write_bytes(pickle.dumps([b"x" * 70_000, Payload()], protocol=4))
+    result = scan_path(str(path), root=str(tmp_path))
+    assert any(f.rule_id == "MLS-PKL-001" and f.severity is Severity.CRITICAL for f in result.findings)
