@@ -113,8 +113,16 @@ def _is_template_file(artifact: Artifact) -> bool:
     )
 
 
+def _is_keras_archive_config(artifact: Artifact) -> bool:
+    """``config.json`` of a ``.keras`` archive is claimed even when broken, so breakage is reported."""
+    if not artifact.member or artifact.member[-1] != "config.json":
+        return False
+    container = artifact.member[-2] if len(artifact.member) > 1 else artifact.path
+    return container.lower().endswith(".keras")
+
+
 def _sniff(artifact: Artifact) -> bool:
-    if _is_template_file(artifact):
+    if _is_template_file(artifact) or _is_keras_archive_config(artifact):
         return True
     head = artifact.head.lstrip()
     if not head.startswith(b"{") or b"\x00" in artifact.head[:4096]:

@@ -347,3 +347,17 @@ def test_unrelated_json_files_are_ignored(tmp_path: Path) -> None:
     result = scan_path(tmp_path)
     assert result.findings == []
     assert "json_configs" not in {a.format for a in result.artifacts}
+
+
+def test_broken_config_json_inside_a_keras_archive_is_reported(tmp_path: Path) -> None:
+    import zipfile
+
+    from mlsec_dagster import scan_path
+
+    path = tmp_path / "broken.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", '{"keras_version": "3.15.1"}')
+        archive.writestr("config.json", '{"class_name": "Sequential", "config": {')
+    result = scan_path(str(path), root=str(tmp_path))
+    hits = [f for f in result.findings if f.location.member == ("config.json",)]
+    assert hits and hits[0].severity >= Severity.MEDIUM, result.findings
