@@ -361,3 +361,13 @@ def test_broken_config_json_inside_a_keras_archive_is_reported(tmp_path: Path) -
     result = scan_path(str(path), root=str(tmp_path))
     hits = [f for f in result.findings if f.location.member == ("config.json",)]
     assert hits and hits[0].severity >= Severity.MEDIUM, result.findings
+
+
+def test_keras_archive_without_config_json_is_reported(tmp_path: Path) -> None:
+    from mlsec_dagster import scan_path
+
+    path = tmp_path / "hollow.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", '{"keras_version": "3.15.1"}')
+    result = scan_path(str(path), root=str(tmp_path))
+    assert [(f.rule_id, f.severity) for f in result.findings] == [("MLS-KER-005", Severity.HIGH)]

@@ -20,6 +20,7 @@ from mlsec_dagster.engine.artifact import Artifact, Opener
 from mlsec_dagster.engine.context import ScanContext, Scanner
 from mlsec_dagster.engine.findings import Finding, Location
 from mlsec_dagster.scanners import _streams
+from mlsec_dagster.scanners._keras import MALFORMED as KERAS_MALFORMED
 from mlsec_dagster.scanners._streams import CrcResult, Inflater, region_opener
 from mlsec_dagster.scanners.archives import rules
 from mlsec_dagster.scanners.archives.zipdir import (
@@ -109,6 +110,7 @@ def _scan(artifact: Artifact, ctx: ScanContext) -> Iterator[Finding]:
         )
     yield from _envelope_findings(artifact, ctx, end, members, size, interior=not truncated)
     yield from _overlaps(artifact, members)
+    yield from _missing_keras_config(artifact, members)
     seen: set[bytes] = set()
     for member in members:
         if ctx.out_of_time():
@@ -116,6 +118,19 @@ def _scan(artifact: Artifact, ctx: ScanContext) -> Iterator[Finding]:
             return
         yield from _member_findings(artifact, member, seen)
         yield from _scan_member(artifact, ctx, member, size)
+
+
+def _missing_keras_config(artifact: Artifact, members: list[_Member]) -> Iterator[Finding]:
+    """A ``.keras`` archive without ``config.json`` has no model to verify: fail closed."""
+    if artifact.name.lower().endswith(".keras") and not any(m.entry.name == "config.json" for m in members):
+        yield KERAS_MALFORMED.finding(
+            artifact.path,
+            f"{artifact.display} is named as a Keras archive but has no config.json, so the model "
+            "architecture could not be verified. Re-export it with model.save('model.keras').",
+            location=artifact.location(),
+            evidence="members: " + ", ".join(m.entry.name for m in members[:20]),
+            key="config.json missing",
+        )
 
 
 def _read_local(fh: BinaryIO, entry: Entry) -> _Member:
