@@ -18,10 +18,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from mlsec_dagster import scan_path
-from mlsec_dagster.engine.artifact import Artifact
 from mlsec_dagster.engine.findings import Finding, Severity
 from mlsec_dagster.engine.scan import ScanResult
-from mlsec_dagster.scanners import pickle as pickle_scanner
 
 JOBLIB_COMPRESSIONS = {
     "zlib": (3, "<zlib body>"),
@@ -44,15 +42,8 @@ class _Payload:
         return (os.system, (f"touch {self.canary}",))
 
 
-def _pickle_ready() -> bool:
-    probe = pickle.dumps({"a": 1}, protocol=2)
-    return pickle_scanner.SCANNER.sniff(Artifact("p", (), len(probe), probe, lambda: io.BytesIO(probe)))
-
-
 def assert_pickle_payload(result: ScanResult, path: str, member: tuple[str, ...]) -> None:
-    """The pickle scanner's verdict at the end of the member chain (meaningful once it has landed)."""
-    if not _pickle_ready():
-        pytest.xfail("the pickle scanner has not landed yet")
+    """The pickle scanner's verdict at the end of the member chain."""
     assert any(
         f.rule_id.startswith("MLS-PKL-") and f.severity >= Severity.HIGH and f.path == path
         and f.location.member == member
