@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from container_helpers import assert_pickle_payload, canary_pickle
 
 from mlsec_dagster import Policy, scan_path
 from mlsec_dagster.engine.artifact import HEAD_BYTES, Artifact
@@ -23,24 +24,6 @@ from mlsec_dagster.engine.findings import Finding, Severity
 from mlsec_dagster.engine.limits import Limits
 from mlsec_dagster.engine.scan import ScanResult
 from mlsec_dagster.scanners import SCANNERS
-
-
-def _payload(canary: Path) -> bytes:
-    class Payload:
-        def __reduce__(self) -> tuple[object, tuple[str]]:
-            return (os.system, (f"touch {canary}",))
-
-    return pickle.dumps(Payload(), protocol=2)
-
-
-def assert_pickle_payload(result: ScanResult, path: str, member: tuple[str, ...]) -> None:
-    """The pickle scanner's verdict at the end of the member chain."""
-    assert any(
-        f.rule_id.startswith("MLS-PKL-") and f.severity >= Severity.HIGH and f.path == path
-        and f.location.member == member
-        for f in result.findings
-    ), [(f.rule_id, f.location.member) for f in result.findings]  # fmt: skip
-    assert any(a.path == path and a.member == member and a.format == "pickle" for a in result.artifacts)
 
 
 def _scan(tmp_path: Path) -> ScanResult:
@@ -116,9 +99,9 @@ def test_pickle_in_renamed_folder_and_txt_member(tmp_path: Path, canary: Path) -
     _zip(
         tmp_path / "weights.png",
         {
-            "renamed/data.pkl": _payload(canary),
+            "renamed/data.pkl": canary_pickle(canary),
             "renamed/version": b"3\n",
-            "renamed/payload.txt": _payload(canary),
+            "renamed/payload.txt": canary_pickle(canary),
         },
     )
     result = _scan(tmp_path)
@@ -131,7 +114,7 @@ def test_pickle_in_renamed_folder_and_txt_member(tmp_path: Path, canary: Path) -
 def test_nested_zip_inside_tar_inside_deflated_zip(tmp_path: Path, canary: Path) -> None:
     inner = io.BytesIO()
     with zipfile.ZipFile(inner, "w") as zf:
-        zf.writestr("archive/data.pkl", _payload(canary))
+        zf.writestr("archive/data.pkl", canary_pickle(canary))
     tar_bytes = io.BytesIO()
     with tarfile.open(fileobj=tar_bytes, mode="w") as tf:
         info = tarfile.TarInfo("model.pt")
@@ -153,7 +136,7 @@ def _patch(path: Path, old: bytes, new: bytes, count: int = 1) -> None:
 
 
 def test_local_header_name_mismatch(tmp_path: Path, canary: Path) -> None:
-    path = _zip(tmp_path / "m.pt", {"archive/data.pkl": _payload(canary)})
+    path = _zip(tmp_path / "m.pt", {"archive/data.pkl": canary_pickle(canary)})
     _patch(path, b"archive/data.pkl", b"archive/evil.pkl", 1)  # first occurrence: the local header
     result = _scan(tmp_path)
     hits = [f for f in _mine(result) if f.rule_id == "MLS-ARC-002"]
@@ -172,7 +155,7 @@ def _set_flags(path: Path, flags: int) -> None:
 
 @pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
 def test_encrypted_flag_is_reported_and_member_still_read(tmp_path: Path, canary: Path, method: int) -> None:
-    path = _zip(tmp_path / "m.pt", {"archive/data.pkl": _payload(canary)}, method)
+    path = _zip(tmp_path / "m.pt", {"archive/data.pkl": canary_pickle(canary)}, method)
     _set_flags(path, 0x0001)
     with pytest.raises(RuntimeError), zipfile.ZipFile(path) as zf:
         zf.read("archive/data.pkl")  # what blinded zipfile-based scanners
@@ -185,7 +168,7 @@ def test_encrypted_flag_is_reported_and_member_still_read(tmp_path: Path, canary
 
 @pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
 def test_bad_crc(tmp_path: Path, canary: Path, method: int) -> None:
-    body = _payload(canary)
+    body = canary_pickle(canary)
     path = _zip(tmp_path / "m.pt", {"archive/data.pkl": body}, method)
     good = struct.pack("<L", zlib.crc32(body))
     _patch(path, good, struct.pack("<L", zlib.crc32(body) ^ 1), 2)
@@ -218,7 +201,7 @@ def test_spanned_marker_duplicates_traversal_and_symlink(tmp_path: Path) -> None
 
 def test_data_after_zip_is_reported_and_scanned(tmp_path: Path, canary: Path) -> None:
     path = _zip(tmp_path / "m.pt", {"archive/version": b"3\n"})
-    path.write_bytes(path.read_bytes() + _payload(canary))
+    path.write_bytes(path.read_bytes() + canary_pickle(canary))
     result = _scan(tmp_path)
     hits = [f for f in _mine(result) if f.rule_id == "MLS-ARC-010"]
     assert len(hits) == 1 and hits[0].key == "<data after zip>"
@@ -294,7 +277,7 @@ def test_member_count_limit(tmp_path: Path) -> None:
 def test_tar_members_links_and_traversal(tmp_path: Path, canary: Path) -> None:
     path = tmp_path / "ckpt.tar"
     with tarfile.open(path, "w") as tf:
-        body = _payload(canary)
+        body = canary_pickle(canary)
         info = tarfile.TarInfo("weights.png")
         info.size = len(body)
         tf.addfile(info, io.BytesIO(body))
@@ -345,7 +328,7 @@ def test_zip64_directory_and_extra_fields(
     monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 16)
     _zip(
         tmp_path / "m.pt",
-        {"archive/version": b"3\n", "archive/data.pkl": _payload(canary)},
+        {"archive/version": b"3\n", "archive/data.pkl": canary_pickle(canary)},
         zipfile.ZIP_DEFLATED,
     )
     monkeypatch.undo()
@@ -363,7 +346,7 @@ def test_symlink_flagged_member_is_still_scanned(tmp_path: Path, canary: Path) -
         info = zipfile.ZipInfo("archive/data.pkl")
         info.create_system = 3
         info.external_attr = (stat.S_IFLNK | 0o777) << 16
-        zf.writestr(info, _payload(canary))
+        zf.writestr(info, canary_pickle(canary))
     result = _scan(tmp_path)
     assert [(f.rule_id, f.location.member) for f in _mine(result)] == [("MLS-ARC-008", ("archive/data.pkl",))]
     assert_pickle_payload(result, "m.pt", ("archive/data.pkl",))
@@ -379,7 +362,7 @@ def test_torchscript_archive_has_no_archive_findings(tmp_path: Path) -> None:
 
 def test_local_entry_missing_from_directory_is_found(tmp_path: Path, canary: Path) -> None:
     path = _zip(
-        tmp_path / "m.pt", {"archive/version": b"3\n", "hidden.pkl": _payload(canary), "archive/x": b"1"}
+        tmp_path / "m.pt", {"archive/version": b"3\n", "hidden.pkl": canary_pickle(canary), "archive/x": b"1"}
     )
     data = path.read_bytes()
     with zipfile.ZipFile(path) as zf:

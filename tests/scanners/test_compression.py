@@ -7,7 +7,6 @@ import gzip
 import io
 import lzma
 import os
-import pickle
 import tarfile
 import zlib
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
+from container_helpers import CanaryPayload, assert_pickle_payload, canary_pickle
 from sklearn.linear_model import LogisticRegression
 
 from mlsec_dagster import scan_path
@@ -28,28 +28,6 @@ JOBLIB_COMPRESSIONS = {
     "gzip": (("gzip", 3), "<gzip body>"),
     "xz": (("xz", 3), "<xz body>"),
 }
-
-
-def _payload(canary: Path) -> bytes:
-    return pickle.dumps(_Payload(canary), protocol=2)
-
-
-class _Payload:
-    def __init__(self, canary: Path) -> None:
-        self.canary = canary
-
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        return (os.system, (f"touch {self.canary}",))
-
-
-def assert_pickle_payload(result: ScanResult, path: str, member: tuple[str, ...]) -> None:
-    """The pickle scanner's verdict at the end of the member chain."""
-    assert any(
-        f.rule_id.startswith("MLS-PKL-") and f.severity >= Severity.HIGH and f.path == path
-        and f.location.member == member
-        for f in result.findings
-    ), [(f.rule_id, f.location.member) for f in result.findings]  # fmt: skip
-    assert any(a.path == path and a.member == member and a.format == "pickle" for a in result.artifacts)
 
 
 def _scan(tmp_path: Path) -> ScanResult:
@@ -78,7 +56,7 @@ def test_joblib_compressed_benign_model(tmp_path: Path, kind: str) -> None:
 @pytest.mark.parametrize("kind", sorted(JOBLIB_COMPRESSIONS))
 def test_joblib_compressed_payload(tmp_path: Path, canary: Path, kind: str) -> None:
     compress, body = JOBLIB_COMPRESSIONS[kind]
-    joblib.dump(_Payload(canary), tmp_path / "model.joblib", compress=compress)
+    joblib.dump(CanaryPayload(canary), tmp_path / "model.joblib", compress=compress)
     result = _scan(tmp_path)
     assert _mine(result) == []
     assert (body,) in _members(result, "model.joblib")
@@ -86,7 +64,7 @@ def test_joblib_compressed_payload(tmp_path: Path, canary: Path, kind: str) -> N
 
 
 def test_legacy_joblib_zfile_and_raw_streams(tmp_path: Path, canary: Path) -> None:
-    body = _payload(canary)
+    body = canary_pickle(canary)
     (tmp_path / "old.pkl").write_bytes(b"ZF" + hex(len(body)).encode().ljust(19) + zlib.compress(body))
     (tmp_path / "raw.bin").write_bytes(zlib.compress(body))
     (tmp_path / "alone.dat").write_bytes(lzma.compress(body, format=lzma.FORMAT_ALONE))
@@ -107,7 +85,7 @@ def test_legacy_joblib_zfile_and_raw_streams(tmp_path: Path, canary: Path) -> No
 def test_gzip_name_concatenated_members_and_tar_inside(tmp_path: Path, canary: Path) -> None:
     tar_bytes = io.BytesIO()
     with tarfile.open(fileobj=tar_bytes, mode="w") as tf:
-        body = _payload(canary)
+        body = canary_pickle(canary)
         info = tarfile.TarInfo("ckpt/weights.dat")
         info.size = len(body)
         tf.addfile(info, io.BytesIO(body))
@@ -133,7 +111,7 @@ def test_gzip_bomb_stops_at_ratio_limit(tmp_path: Path) -> None:
 
 
 def test_truncated_stream_is_reported_and_prefix_still_scanned(tmp_path: Path, canary: Path) -> None:
-    packed = gzip.compress(_payload(canary) + os.urandom(300_000))
+    packed = gzip.compress(canary_pickle(canary) + os.urandom(300_000))
     (tmp_path / "cut.gz").write_bytes(packed[: len(packed) // 2])
     (tmp_path / "cut.bz2").write_bytes(bz2.compress(os.urandom(1000))[:-40])
     result = _scan(tmp_path)
@@ -143,7 +121,7 @@ def test_truncated_stream_is_reported_and_prefix_still_scanned(tmp_path: Path, c
 
 
 def test_trailing_data_after_stream_is_scanned(tmp_path: Path, canary: Path) -> None:
-    (tmp_path / "x.gz").write_bytes(gzip.compress(b"hello") + _payload(canary))
+    (tmp_path / "x.gz").write_bytes(gzip.compress(b"hello") + canary_pickle(canary))
     result = _scan(tmp_path)
     assert [(f.rule_id, f.severity) for f in _mine(result)] == [("MLS-CMP-003", Severity.MEDIUM)]
     assert_pickle_payload(result, "x.gz", ("<data after stream>",))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+from container_helpers import CanaryPayload, assert_pickle_payload
 
 from mlsec_dagster import Policy, scan_path
 from mlsec_dagster.engine.artifact import HEAD_BYTES, Artifact
@@ -18,24 +18,6 @@ from mlsec_dagster.engine.findings import Finding, Severity
 from mlsec_dagster.engine.scan import ScanResult
 from mlsec_dagster.scanners import SCANNERS
 from mlsec_dagster.scanners.numpy_files import dtype_size
-
-
-class _Payload:
-    def __init__(self, canary: Path) -> None:
-        self.canary = canary
-
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        return (os.system, (f"touch {self.canary}",))
-
-
-def assert_pickle_payload(result: ScanResult, path: str, member: tuple[str, ...]) -> None:
-    """The pickle scanner's verdict at the end of the member chain."""
-    assert any(
-        f.rule_id.startswith("MLS-PKL-") and f.severity >= Severity.HIGH and f.path == path
-        and f.location.member == member
-        for f in result.findings
-    ), [(f.rule_id, f.location.member) for f in result.findings]  # fmt: skip
-    assert any(a.path == path and a.member == member and a.format == "pickle" for a in result.artifacts)
 
 
 def _scan(tmp_path: Path) -> ScanResult:
@@ -55,7 +37,7 @@ def _npy(header: str, data: bytes = b"") -> bytes:
 
 def _object_array(canary: Path) -> np.ndarray:
     arr = np.empty(2, dtype=object)
-    arr[0], arr[1] = {"ok": 1}, _Payload(canary)
+    arr[0], arr[1] = {"ok": 1}, CanaryPayload(canary)
     return arr
 
 
@@ -113,7 +95,9 @@ def test_truncated_and_trailing_data(tmp_path: Path, canary: Path) -> None:
     data = (tmp_path / "cut.npy").read_bytes()
     (tmp_path / "cut.npy").write_bytes(data[:-100])
     np.save(tmp_path / "tail.npy", np.arange(10, dtype=np.int32))
-    (tmp_path / "tail.npy").write_bytes((tmp_path / "tail.npy").read_bytes() + pickle.dumps(_Payload(canary)))
+    (tmp_path / "tail.npy").write_bytes(
+        (tmp_path / "tail.npy").read_bytes() + pickle.dumps(CanaryPayload(canary))
+    )
     result = _scan(tmp_path)
     assert {(f.path, f.rule_id, f.severity) for f in _mine(result)} == {
         ("cut.npy", "MLS-NPY-002", Severity.MEDIUM),

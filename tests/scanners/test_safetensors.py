@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pickle
 import struct
 import zipfile
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from container_helpers import CanaryPayload, assert_pickle_payload
 from safetensors.numpy import save_file as save_numpy
 from safetensors.torch import save_file as save_torch
 
@@ -25,23 +25,6 @@ from mlsec_dagster.engine.limits import Limits
 from mlsec_dagster.engine.scan import ScanResult
 from mlsec_dagster.scanners import SCANNERS
 from mlsec_dagster.scanners.safetensors import DTYPE_BITS
-
-
-class _Payload:
-    def __init__(self, canary: Path) -> None:
-        self.canary = canary
-
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        return (os.system, (f"touch {self.canary}",))
-
-
-def assert_pickle_payload(result: ScanResult, path: str, member: tuple[str, ...]) -> None:
-    """The pickle scanner's verdict at the end of the member chain."""
-    assert any(
-        f.rule_id.startswith("MLS-PKL-") and f.severity >= Severity.HIGH and f.path == path
-        and f.location.member == member
-        for f in result.findings
-    ), [(f.rule_id, f.location.member) for f in result.findings]  # fmt: skip
 
 
 def _scan(tmp_path: Path, policy: Policy | None = None) -> ScanResult:
@@ -148,10 +131,10 @@ def test_oversized_header_is_a_limit_not_a_parse(tmp_path: Path) -> None:
 
 def test_trailing_pickle_and_zip_are_found(tmp_path: Path, canary: Path) -> None:
     base = _file({"a": _tensor("F32", [2], 0, 8)}, bytes(8))
-    (tmp_path / "pickle.safetensors").write_bytes(base + pickle.dumps(_Payload(canary), protocol=2))
+    (tmp_path / "pickle.safetensors").write_bytes(base + pickle.dumps(CanaryPayload(canary), protocol=2))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
-        zf.writestr("archive/data.pkl", pickle.dumps(_Payload(canary), protocol=2))
+        zf.writestr("archive/data.pkl", pickle.dumps(CanaryPayload(canary), protocol=2))
     (tmp_path / "zip.safetensors").write_bytes(base + buffer.getvalue())
     result = _scan(tmp_path)
     assert {(f.path, f.rule_id) for f in _mine(result)} == {
@@ -187,7 +170,7 @@ def test_only_the_header_is_read(tmp_path: Path) -> None:
 def test_pickle_crafted_to_sniff_as_safetensors_is_still_judged_as_pickle(
     tmp_path: Path, canary: Path
 ) -> None:
-    data = pickle.dumps(('\x00{"abc', _Payload(canary)), protocol=2)
+    data = pickle.dumps(('\x00{"abc', CanaryPayload(canary)), protocol=2)
     assert data[8:10] == b'{"'
     (tmp_path / "model.bin").write_bytes(data)
     result = _scan(tmp_path)
