@@ -13,7 +13,7 @@ from typing import Any
 from mlsec_dagster.engine.findings import Finding, Location, Severity
 from mlsec_dagster.engine.policy import Decision, Policy
 from mlsec_dagster.engine.policy_file import PolicyError, load_policy, load_policy_for_root
-from mlsec_dagster.engine.scan import ScanResult, scan_path
+from mlsec_dagster.engine.scan import ScanResult, scan_dataframe, scan_path
 
 _DAGSTER_EXPORTS = {
     "MlsecResource": "mlsec_dagster.resources",
@@ -36,6 +36,7 @@ __all__ = [
     "load_policy",
     "load_policy_for_root",
     "mlsec_ci_scan",
+    "scan_dataframe",
     "scan_path",
 ]
 

@@ -336,7 +336,19 @@ def test_reference_table_documents_every_key() -> None:
         "policy.ignores[].reason",
         "policy.exclude",
     } | limits
-    assert documented == expected
+    dataset = {
+        f"policy.dataset_rules.{key}"
+        for key in (
+            "enabled", "disabled_detectors", "columns", "custom_patterns", "sample_rows", "max_cell_bytes",
+            "max_findings_per_column", "max_nesting_depth",
+        )
+    }  # fmt: skip
+    items = {
+        "policy.dataset_rules.columns[]": ("name", "allow", "html_allowed", "links_allowed", "code_allowed", "reason"),
+        "policy.dataset_rules.custom_patterns[]": ("name", "pattern", "severity", "description", "columns"),
+    }
+    dataset |= {f"{prefix}.{key}" for prefix, keys in items.items() for key in keys}
+    assert documented == expected | dataset
     assert all(row.count(" | ") >= 3 and not row.endswith("|  |") for row in table.splitlines()[2:])
 
 

@@ -91,11 +91,22 @@ class ArtifactRecord:
     size: int
 
 
+@dataclass(frozen=True)
+class SchemaRecord:
+    """The columns of one dataset file, compared across a folder of part files after the scan."""
+
+    path: str
+    member: tuple[str, ...]
+    format: str
+    schema: str
+
+
 class ScanContext:
     def __init__(self, policy: Policy, scanners: Sequence[Scanner]) -> None:
         self.policy = policy
         self.scanners = tuple(scanners)
         self.records: list[ArtifactRecord] = []
+        self.schemas: list[SchemaRecord] = []
         self._deadline = float("inf")
         self._inflated = 0
 
@@ -136,6 +147,9 @@ class ScanContext:
             evidence=f"limit {limit}={value}",
             key=limit,
         )
+
+    def record_schema(self, artifact: Artifact, fmt: str, schema: str) -> None:
+        self.schemas.append(SchemaRecord(artifact.path, artifact.member, fmt, schema))
 
     # -- dispatch -----------------------------------------------------------------------
     def identify(self, artifact: Artifact) -> Scanner | None:

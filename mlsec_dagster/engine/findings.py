@@ -39,7 +39,10 @@ class Location:
     ``member`` is the chain of archive members from the outer file inwards (a pickle inside
     ``archive/data.pkl`` of a zip inside a tar has two entries). ``offset`` is a byte offset in the
     innermost member (for pickles: the offending opcode). Text formats set ``line``/``column``;
-    tabular data sets ``row``/``field``.
+    tabular data sets ``row`` (0-based data row, header excluded, counted across the whole file),
+    ``field`` (column name; nested values as ``parent.child`` / ``items[]``), ``row_group`` (Parquet
+    row group, Avro block, Arrow record batch) and ``char_offset`` (0-based, in characters of the
+    cell value).
     """
 
     member: tuple[str, ...] = ()
@@ -48,6 +51,8 @@ class Location:
     column: int | None = None
     row: int | None = None
     field: str | None = None
+    row_group: int | None = None
+    char_offset: int | None = None
 
     def describe(self) -> str:
         parts: list[str] = []
@@ -55,17 +60,21 @@ class Location:
             parts.append("member " + " > ".join(self.member))
         if self.line is not None:
             parts.append(f"line {self.line}" + (f":{self.column}" if self.column is not None else ""))
+        if self.row_group is not None:
+            parts.append(f"row group {self.row_group}")
         if self.row is not None:
             parts.append(f"row {self.row}")
         if self.field is not None:
             parts.append(f"column {self.field!r}")
+        if self.char_offset is not None:
+            parts.append(f"char {self.char_offset}")
         if self.offset is not None:
             parts.append(f"byte {self.offset}")
         return ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"member": list(self.member)}
-        for name in ("offset", "line", "column", "row", "field"):
+        for name in ("offset", "line", "column", "row", "field", "row_group", "char_offset"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value

@@ -6,6 +6,7 @@ is the only place that does. Loading and validating the YAML file lives in ``pol
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -57,6 +58,61 @@ class LicenseRules:
     allowed_licenses: tuple[str, ...] = ()
 
 
+DATASET_FAMILIES = (
+    "html", "links", "injection", "unicode", "formula", "terminal", "binary", "secrets", "code", "custom",
+)  # fmt: skip
+"""Detector families a dataset column rule can allow. ``code`` covers what code snippets look like
+(script tags, shell pipelines) in programming Q&A columns."""
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    """What the team expects in some columns: findings of ``allow`` families there drop to INFO."""
+
+    name: str
+    """Glob over column names (``fnmatch``); nested values are named ``parent.child`` / ``items[]``."""
+    allow: frozenset[str]
+    reason: str
+
+    def matches(self, column: str) -> bool:
+        return fnmatch.fnmatchcase(column, self.name)
+
+
+@dataclass(frozen=True)
+class CustomPattern:
+    """A team's own regex (polars/Rust syntax) run over every string cell as rule MLS-DSC-001."""
+
+    name: str
+    pattern: str
+    severity: Severity
+    description: str
+    columns: tuple[str, ...] = ("*",)
+
+
+@dataclass(frozen=True)
+class DatasetRules:
+    enabled: bool = True
+    disabled_detectors: frozenset[str] = frozenset()
+    """Families not run at all (the report says so)."""
+    columns: tuple[ColumnRule, ...] = ()
+    custom_patterns: tuple[CustomPattern, ...] = ()
+    sample_rows: int | None = None
+    """Opt-in sampling: only the first N rows of each file are checked (reported as MLS-DAT-012)."""
+    max_cell_bytes: int = 8 * 1024 * 1024
+    """A cell larger than this is an oversized-cell finding (it still gets scanned)."""
+    max_findings_per_column: int = 20
+    """Per rule and column, findings listed one by one; the rest are counted in one summary finding."""
+    max_nesting_depth: int = 32
+    """Nested list/struct/map levels (or JSON depth) above which a value is pathological."""
+
+    def allowances(self, column: str) -> frozenset[str]:
+        allowed: set[str] = set()
+        for rule in self.columns:
+            if rule.matches(column):
+                allowed |= rule.allow
+        return frozenset(allowed)
+
+
 @dataclass(frozen=True)
 class Suppressed:
     finding: Finding
@@ -80,6 +136,7 @@ class Policy:
     fail_on_severity: Severity = Severity.HIGH
     artifact_rules: ArtifactRules = field(default_factory=ArtifactRules)
     license_rules: LicenseRules = field(default_factory=LicenseRules)
+    dataset_rules: DatasetRules = field(default_factory=DatasetRules)
     severity_overrides: Mapping[str, Severity] = field(default_factory=lambda: MappingProxyType({}))
     ignores: tuple[IgnoreRule, ...] = ()
     exclude: tuple[str, ...] = ()

@@ -28,7 +28,16 @@ from yaml.constructor import SafeConstructor
 
 from mlsec_dagster.engine.findings import Finding, Severity
 from mlsec_dagster.engine.limits import Limits
-from mlsec_dagster.engine.policy import ArtifactRules, IgnoreRule, LicenseRules, Policy
+from mlsec_dagster.engine.policy import (
+    DATASET_FAMILIES,
+    ArtifactRules,
+    ColumnRule,
+    CustomPattern,
+    DatasetRules,
+    IgnoreRule,
+    LicenseRules,
+    Policy,
+)
 from mlsec_dagster.engine.rules import all_rules
 
 POLICY_FILE_NAMES = ("mlsec.yaml", "mlsec.yml", "veritensor.yaml", "veritensor.yml")
@@ -388,6 +397,56 @@ def _probe(path: str) -> Finding:
     return Finding(rule_id="MLS-SCN-000", severity=Severity.INFO, path=path, message="")
 
 
+def _family(ctx: _Context, node: yaml.Node, path: str) -> Any:
+    value = _string(ctx, node, path)
+    if isinstance(value, str) and value.lower() not in DATASET_FAMILIES:
+        return ctx.error(
+            node, path, f"unknown detector family {value!r}" + _suggest(value.lower(), DATASET_FAMILIES)
+        )
+    return value.lower() if isinstance(value, str) else value
+
+
+def _regex(ctx: _Context, node: yaml.Node, path: str) -> Any:
+    """Compiled by the engine that runs it (polars, Rust regex syntax), so errors match what runs."""
+    value = _string(ctx, node, path)
+    if not isinstance(value, str):
+        return value
+    import polars as pl
+
+    try:
+        pl.Series([""], dtype=pl.String).str.contains(value)
+    except Exception as exc:  # polars raises ComputeError with the regex parser's explanation
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        return ctx.error(node, path, f"invalid regular expression (Rust regex syntax): {detail[:300]}")
+    return value
+
+
+def _build_column_rule(ctx: _Context, node: yaml.Node, path: str, values: dict[str, Any]) -> Any:
+    allow = set(values.get("allow", ()))
+    for family in ("html", "links", "code"):
+        if values.get(f"{family}_allowed"):
+            allow.add(family)
+    if not allow:
+        return ctx.error(
+            node, path, "a column rule must allow something (`allow: [html, ...]` or `html_allowed: true`)"
+        )
+    return ColumnRule(name=values["name"], allow=frozenset(allow), reason=values["reason"])
+
+
+def _build_custom_pattern(ctx: _Context, node: yaml.Node, path: str, values: dict[str, Any]) -> Any:
+    return CustomPattern(
+        name=values["name"],
+        pattern=values["pattern"],
+        severity=values.get("severity", Severity.HIGH),
+        description=values.get("description", f"custom pattern {values['name']}"),
+        columns=values.get("columns", ("*",)),
+    )
+
+
+def _build_dataset_rules(ctx: _Context, node: yaml.Node, path: str, values: dict[str, Any]) -> Any:
+    return DatasetRules(**values)
+
+
 def _build_limits(ctx: _Context, node: yaml.Node, path: str, values: dict[str, Any]) -> Any:
     return Limits().replace(**values)
 
@@ -489,6 +548,87 @@ _LICENSE_RULES = Section(
     build=_build_license_rules,
 )
 
+_COLUMN_RULE = Section(
+    {
+        "name": Key(
+            _string,
+            "glob (required)",
+            "Column names this rule applies to (`fnmatch`; nested: `a.b`, `items[]`).",
+        ),
+        "allow": Key(
+            _list_of(_family, frozenset),
+            "list of detector families",
+            "Families expected in these columns ("
+            + ", ".join(DATASET_FAMILIES)
+            + "); their findings drop to "
+            "INFO there and stay in the report.",
+        ),
+        "html_allowed": Key(_bool, "boolean", "Shorthand for `allow: [html]` (a raw-HTML crawl column)."),
+        "links_allowed": Key(_bool, "boolean", "Shorthand for `allow: [links]`."),
+        "code_allowed": Key(_bool, "boolean", "Shorthand for `allow: [code]` (code snippets in Q&A data)."),
+        "reason": Key(
+            _string, "string (required)", "Why this content is expected there; shown with the findings."
+        ),
+    },
+    build=_build_column_rule,
+    required=frozenset({"name", "reason"}),
+)
+
+_CUSTOM_PATTERN = Section(
+    {
+        "name": Key(_string, "string (required)", "Stable name; the finding's key and title."),
+        "pattern": Key(
+            _regex, "regex (required)", "Rust/polars regex syntax, e.g. `(?i)project[ -]bluebird`."
+        ),
+        "severity": Key(_severity, "severity", "Severity of a match (default HIGH)."),
+        "description": Key(_string, "string", "What a match means and what to do; shown in the finding."),
+        "columns": Key(_list_of(_string, tuple), "list of globs", "Columns searched (default every column)."),
+    },
+    build=_build_custom_pattern,
+    required=frozenset({"name", "pattern"}),
+)
+
+_DATASET_RULES = Section(
+    {
+        "enabled": Key(_bool, "boolean", "`false` skips cell content checks (structure is still verified)."),
+        "disabled_detectors": Key(
+            _list_of(_family, frozenset),
+            "list of detector families",
+            "Families not run at all: " + ", ".join(DATASET_FAMILIES) + ".",
+        ),
+        "columns": Key(
+            _list_of(_items_of(_COLUMN_RULE), tuple),
+            "list of {name, allow, reason}",
+            "Per-column allowances, e.g. `{name: html_body, html_allowed: true, reason: raw crawl}`.",
+        ),
+        "custom_patterns": Key(
+            _list_of(_items_of(_CUSTOM_PATTERN), tuple),
+            "list of {name, pattern, severity, description, columns}",
+            "Your own patterns (e.g. internal code names, extra injection phrases), reported as MLS-DSC-001.",
+        ),
+        "sample_rows": Key(
+            _positive_number(int),
+            "positive integer",
+            "Opt-in sampling: check only the first N rows of each file (reported as a finding). "
+            "Default: every row. `mlsec scan --full-scan` overrides it.",
+        ),
+        "max_cell_bytes": Key(
+            _positive_number(int), "positive integer", "Cells larger than this are reported."
+        ),
+        "max_findings_per_column": Key(
+            _positive_number(int),
+            "positive integer",
+            "Findings listed one by one per rule and column; the rest are counted in one summary finding.",
+        ),
+        "max_nesting_depth": Key(
+            _positive_number(int),
+            "positive integer",
+            "Nesting (list/struct/JSON depth) above which a value is reported.",
+        ),
+    },
+    build=_build_dataset_rules,
+)
+
 _POLICY = Section(
     {
         "fail_on_severity": Key(
@@ -498,6 +638,7 @@ _POLICY = Section(
         ),
         "artifact_rules": _ARTIFACT_RULES,
         "license_rules": _LICENSE_RULES,
+        "dataset_rules": _DATASET_RULES,
         "severity_overrides": Key(
             _overrides,
             "map rule id -> severity",
@@ -537,6 +678,10 @@ def _all_key_paths() -> list[str]:
                 walk(spec, path)
             if path == "policy.ignores":
                 walk(_IGNORE, "policy.ignores[]")
+            if path == "policy.dataset_rules.columns":
+                walk(_COLUMN_RULE, "policy.dataset_rules.columns[]")
+            if path == "policy.dataset_rules.custom_patterns":
+                walk(_CUSTOM_PATTERN, "policy.dataset_rules.custom_patterns[]")
 
     walk(_TOP, "")
     return out
@@ -623,10 +768,35 @@ def policy_to_dict(policy: Policy) -> dict[str, Any]:
                 {"path": w.path, **({"rules": list(w.rules)} if w.rules else {}), "reason": w.reason}
                 for w in policy.ignores
             ],
+            "dataset_rules": _dataset_rules_to_dict(policy.dataset_rules),
             "exclude": list(policy.exclude),
             "limits": {name: getattr(policy.limits, name) for name in Limits.field_names()},
         },
     }
+
+
+def _dataset_rules_to_dict(rules: DatasetRules) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "enabled": rules.enabled,
+        "disabled_detectors": sorted(rules.disabled_detectors),
+        "columns": [{"name": c.name, "allow": sorted(c.allow), "reason": c.reason} for c in rules.columns],
+        "custom_patterns": [
+            {
+                "name": p.name,
+                "pattern": p.pattern,
+                "severity": p.severity.name,
+                "description": p.description,
+                "columns": list(p.columns),
+            }
+            for p in rules.custom_patterns
+        ],
+        "max_cell_bytes": rules.max_cell_bytes,
+        "max_findings_per_column": rules.max_findings_per_column,
+        "max_nesting_depth": rules.max_nesting_depth,
+    }
+    if rules.sample_rows is not None:
+        out["sample_rows"] = rules.sample_rows
+    return out
 
 
 def policy_reference_markdown() -> str:
@@ -646,11 +816,14 @@ def policy_reference_markdown() -> str:
     return "\n".join(rows)
 
 
+_LIST_ITEMS = {"ignores[]": _IGNORE, "columns[]": _COLUMN_RULE, "custom_patterns[]": _CUSTOM_PATTERN}
+
+
 def _spec_at(path: str) -> Key | Section:
     spec: Key | Section = _TOP
     for part in path.split("."):
-        if part == "ignores[]":
-            spec = _IGNORE
+        if part in _LIST_ITEMS:
+            spec = _LIST_ITEMS[part]
             continue
         assert isinstance(spec, Section)
         spec = spec.keys[part]

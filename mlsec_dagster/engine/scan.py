@@ -61,6 +61,42 @@ class ScanResult:
         }
 
 
+def scan_dataframe(frame: Any, name: str = "dataframe", policy: Policy | None = None) -> ScanResult:
+    """Scan an in-memory table (polars/pandas DataFrame, Arrow table) with the dataset detectors.
+
+    ``name`` stands in for the file path in findings and reports (e.g. the asset key).
+    """
+    from mlsec_dagster.scanners import SCANNERS
+    from mlsec_dagster.scanners.datasets.cells import scan_dataset
+    from mlsec_dagster.scanners.datasets.frames import as_arrow, frame_source
+
+    started = time.monotonic()
+    policy = policy or Policy()
+    table = as_arrow(frame)
+    artifact = Artifact(path=name, member=(), size=table.nbytes, head=b"", open=_no_stream(name))
+    ctx = ScanContext(policy, SCANNERS)
+    ctx.start_file()
+    ctx.records.append(ArtifactRecord(name, (), "dataframe", table.nbytes))
+    kept, suppressed = policy.apply(scan_dataset(artifact, ctx, "dataframe", frame_source(table)))
+    kept.sort(key=_sort_key)
+    return ScanResult(
+        root=name,
+        policy=policy,
+        findings=kept,
+        suppressed=suppressed,
+        artifacts=ctx.records,
+        files_scanned=1,
+        duration_seconds=time.monotonic() - started,
+    )
+
+
+def _no_stream(name: str) -> Callable[[], Any]:
+    def refuse() -> Any:
+        raise OSError(f"{name} is an in-memory table; it has no byte stream")
+
+    return refuse
+
+
 def default_root(targets: Sequence[Path]) -> Path:
     """The current directory when every target lies inside it (so paths are repo-relative)."""
     cwd = Path.cwd().resolve()
@@ -88,6 +124,7 @@ def scan_path(
     """
     from mlsec_dagster.engine.policy_file import load_policy_for_root
     from mlsec_dagster.scanners import PICKLE_FORMATS, SCANNERS
+    from mlsec_dagster.scanners.datasets.drift import schema_drift_findings
 
     started = time.monotonic()
     paths = [Path(t) for t in (targets or (".",))]
@@ -118,6 +155,7 @@ def scan_path(
         raw.extend(ctx.scan(artifact))
         if policy.artifact_rules.require_safetensors_format:
             raw.extend(pickle_weight_findings(file.rel_path, ctx.records[first_record:], PICKLE_FORMATS))
+    raw.extend(schema_drift_findings(ctx.schemas))
     if progress is not None:
         progress(total, total, "")
     kept, suppressed = policy.apply(raw)

@@ -11,6 +11,7 @@ from mlsec_dagster.engine.context import Scanner
 from mlsec_dagster.scanners import (
     archives,
     compression,
+    datasets,
     gguf,
     hdf5,
     json_configs,
@@ -35,6 +36,7 @@ SCANNERS: tuple[Scanner, ...] = (
     savedmodel.SCANNER,
     torchscript_code.SCANNER,
     json_configs.SCANNER,
+    *datasets.SCANNERS,
     pickle.SCANNER,
 )
 

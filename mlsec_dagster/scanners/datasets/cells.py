@@ -1,0 +1,283 @@
+"""Run every detector over every leaf column of every batch a reader yields, and report.
+
+The hot path is vectorised: detectors return matched positions computed by polars/Arrow kernels,
+and Python only touches the few cells that are reported one by one (``max_findings_per_column``
+per rule and column; the rest are counted in one summary finding). Column allowances from the
+policy lower a finding to INFO, never drop it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from mlsec_dagster.engine.artifact import Artifact
+from mlsec_dagster.engine.context import ScanContext
+from mlsec_dagster.engine.findings import Finding, Severity
+from mlsec_dagster.engine.policy import DatasetRules
+from mlsec_dagster.engine.rules import Rule
+from mlsec_dagster.scanners.datasets import structure
+from mlsec_dagster.scanners.datasets.detectors import DETECTORS
+from mlsec_dagster.scanners.datasets.evidence import escape, snippet
+from mlsec_dagster.scanners.datasets.flatten import Skipped, leaves, schema_text
+from mlsec_dagster.scanners.datasets.model import Batch, Cells, Detector, DetectorContext, Match, Source
+
+
+@dataclass
+class _Tally:
+    """Per (rule, column): how many matches were listed, how many only counted."""
+
+    rule: Rule
+    field: str
+    severity: Severity
+    listed: int = 0
+    extra: int = 0
+    first_extra_row: int | None = None
+
+
+@dataclass
+class _State:
+    artifact: Artifact
+    fmt: str
+    rules: DatasetRules
+    detectors: tuple[Detector, ...]
+    tallies: dict[tuple[str, str], _Tally] = field(default_factory=dict)
+    rows: int = 0
+    reported_skips: set[str] = field(default_factory=set)
+
+
+def active_detectors(rules: DatasetRules) -> tuple[Detector, ...]:
+    if not rules.enabled:
+        return ()
+    return tuple(d for d in DETECTORS if d.family not in rules.disabled_detectors)
+
+
+def scan_dataset(artifact: Artifact, ctx: ScanContext, fmt: str, source: Source) -> Iterator[Finding]:
+    """Consume a reader's batches and structural findings; yield every finding for the file."""
+    rules = ctx.policy.dataset_rules
+    state = _State(artifact, fmt, rules, active_detectors(rules))
+    yield from _disabled_note(state)
+    schema_seen = False
+    sampled = False
+    for item in source:
+        if isinstance(item, Finding):
+            yield item
+            continue
+        if not schema_seen:
+            schema_seen = True
+            ctx.record_schema(artifact, fmt, schema_text(item.data.schema))
+            yield from _scan_header(state, item)
+        if ctx.out_of_time():
+            yield ctx.timeout_finding(artifact, artifact.location(row=state.rows))
+            break
+        batch = item
+        if rules.sample_rows is not None and state.rows + batch.data.num_rows > rules.sample_rows:
+            batch = Batch(
+                batch.data.slice(0, max(0, rules.sample_rows - state.rows)), batch.first_row, batch.row_group
+            )
+            sampled = True
+        yield from _scan_batch(state, batch)
+        state.rows = batch.first_row + batch.data.num_rows
+        if sampled:
+            break
+    if sampled:
+        yield structure.SAMPLED.finding(
+            artifact.path,
+            f"Only the first {rules.sample_rows} rows of {artifact.display} were checked for payloads "
+            "(`policy.dataset_rules.sample_rows`); the rest were not. Run with `--full-scan` before a "
+            "release.",
+            location=artifact.location(row=rules.sample_rows),
+            evidence=f"sample_rows={rules.sample_rows}",
+            key="sample_rows",
+        )
+    yield from _summaries(state)
+
+
+def scan_batches(artifact: Artifact, ctx: ScanContext, fmt: str, batches: Source) -> Iterator[Finding]:
+    """Alias kept short for readers: ``yield from scan_batches(artifact, ctx, "csv", self._read(...))``."""
+    return scan_dataset(artifact, ctx, fmt, batches)
+
+
+def _disabled_note(state: _State) -> Iterator[Finding]:
+    off = sorted({d.family for d in DETECTORS} - {d.family for d in state.detectors})
+    if not off:
+        return
+    yield structure.DETECTORS_DISABLED.finding(
+        state.artifact.path,
+        f"Detector families disabled by policy were not run on {state.artifact.display}: {', '.join(off)}.",
+        location=state.artifact.location(),
+        evidence="disabled: " + ", ".join(off),
+        key="disabled",
+    )
+
+
+def _scan_header(state: _State, batch: Batch) -> Iterator[Finding]:
+    """Column names and schema metadata are cells too: formula and injection payloads hide there."""
+    schema = batch.data.schema
+    names = pl.Series("names", list(schema.names), dtype=pl.String)
+    yield from _run(
+        state, Cells("(column names)", names, header=True), batch, header_names=list(schema.names)
+    )
+    if schema.metadata:
+        for key, value in schema.metadata.items():
+            name = f"(metadata {key.decode('utf-8', 'replace')})"
+            text = value.decode("utf-8", "replace")
+            yield from _run(state, Cells(name, pl.Series(name, [text], dtype=pl.String), header=True), batch)
+
+
+def _scan_batch(state: _State, batch: Batch) -> Iterator[Finding]:
+    for leaf in leaves(batch.data, state.rules.max_nesting_depth):
+        if isinstance(leaf, Skipped):
+            yield from _skipped(state, leaf, batch)
+            continue
+        yield from _invalid_utf8(state, leaf, batch)
+        yield from _oversized(state, leaf, batch)
+        yield from _run(state, leaf, batch)
+
+
+def _run(
+    state: _State, cells: Cells, batch: Batch, header_names: list[str] | None = None
+) -> Iterator[Finding]:
+    allow = state.rules.allowances(cells.field)
+    dctx = DetectorContext(state.fmt, state.rules, allow)
+    for detector in state.detectors:
+        if not detector.applies(cells, state.fmt):
+            continue
+        for match in detector.detect(cells, dctx):
+            yield from _report(state, detector, match, cells, batch, allow, header_names)
+
+
+def _report(
+    state: _State,
+    detector: Detector,
+    match: Match,
+    cells: Cells,
+    batch: Batch,
+    allow: frozenset[str],
+    header_names: list[str] | None,
+) -> Iterator[Finding]:
+    cap = state.rules.max_findings_per_column
+    for index in match.indices:
+        index = int(index)
+        field_name = header_names[index] if header_names is not None else cells.field
+        tally_key = (match.rule.id, field_name if header_names is None else cells.field)
+        tally = state.tallies.get(tally_key)
+        if tally is None:
+            tally = state.tallies[tally_key] = _Tally(
+                match.rule, cells.field, match.severity or match.rule.severity
+            )
+        row = cells.row_of(index)
+        global_row = None if row is None else batch.first_row + row
+        if tally.listed >= cap:
+            tally.extra += 1
+            if tally.first_extra_row is None:
+                tally.first_extra_row = global_row
+            continue
+        tally.listed += 1
+        value = cells.values[index]
+        why = match.explain(value)
+        severity = why.severity or match.severity or match.rule.severity
+        note = match.note
+        families = {detector.family, *why.families}
+        allowed = sorted(families & allow)
+        if allowed:
+            severity = Severity.INFO
+            reasons = "; ".join(r.reason for r in state.rules.columns if r.matches(cells.field))
+            note = f"{note} Allowed in this column by policy ({', '.join(allowed)}: {reasons})."
+        where = f"column {escape(field_name)!r}" + (
+            f", row {global_row}" if global_row is not None else " (header)"
+        )
+        yield match.rule.finding(
+            state.artifact.path,
+            f"{why.message} [{where}]{(' ' + note.strip()) if note.strip() else ''}",
+            location=state.artifact.location(
+                row=global_row,
+                field=field_name,
+                row_group=batch.row_group,
+                char_offset=why.char_offset,
+            ),
+            evidence=why.evidence,
+            key=f"{field_name}\x1f{global_row}\x1f{why.key}",
+            severity=severity,
+        )
+
+
+def _summaries(state: _State) -> Iterator[Finding]:
+    for tally in state.tallies.values():
+        if not tally.extra:
+            continue
+        yield structure.MORE_FINDINGS.finding(
+            state.artifact.path,
+            f"{tally.rule.id} ({tally.rule.title}) matched {tally.extra} more cell(s) in column "
+            f"{escape(tally.field)!r} of {state.artifact.display} beyond the {tally.listed} listed "
+            f"(first unlisted row: {tally.first_extra_row}). Raise `max_findings_per_column` to list them, "
+            "or add a column rule if this content is expected there.",
+            location=state.artifact.location(field=tally.field, row=tally.first_extra_row),
+            evidence=f"{tally.rule.id}: {tally.listed} listed, {tally.extra} more",
+            key=f"{tally.field}\x1f{tally.rule.id}",
+            severity=tally.severity,
+        )
+
+
+def _skipped(state: _State, leaf: Skipped, batch: Batch) -> Iterator[Finding]:
+    if leaf.field in state.reported_skips:
+        return
+    state.reported_skips.add(leaf.field)
+    if leaf.too_deep:
+        yield structure.DEEP_NESTING.finding(
+            state.artifact.path,
+            f"Column {escape(leaf.field)!r} of {state.artifact.display} nests deeper than "
+            f"max_nesting_depth={state.rules.max_nesting_depth}; values below that depth were not checked.",
+            location=state.artifact.location(field=leaf.field, row_group=batch.row_group),
+            evidence=f"type at the cut-off: {leaf.type[:300]}",
+            key=leaf.field,
+        )
+        return
+    yield structure.UNSUPPORTED_TYPE.finding(
+        state.artifact.path,
+        f"Column {escape(leaf.field)!r} of {state.artifact.display} has type {leaf.type[:120]}, which the "
+        "detectors do not read; its values were not checked.",
+        location=state.artifact.location(field=leaf.field, row_group=batch.row_group),
+        evidence=f"type: {leaf.type[:300]}",
+        key=leaf.field,
+    )
+
+
+def _invalid_utf8(state: _State, leaf: Cells, batch: Batch) -> Iterator[Finding]:
+    if not leaf.invalid_utf8:
+        return
+    rows = [r for r in (leaf.row_of(i) for i in leaf.invalid_utf8[:10]) if r is not None]
+    first = batch.first_row + rows[0] if rows else None
+    yield structure.INVALID_UTF8.finding(
+        state.artifact.path,
+        f"{len(leaf.invalid_utf8)} value(s) in column {escape(leaf.field)!r} of {state.artifact.display} are "
+        f"not valid UTF-8 (first at row {first}); they were checked with the bad bytes replaced by U+FFFD.",
+        location=state.artifact.location(field=leaf.field, row=first, row_group=batch.row_group),
+        evidence="rows: " + ", ".join(str(batch.first_row + r) for r in rows),
+        key=f"{leaf.field}\x1f{first}",
+    )
+
+
+def _oversized(state: _State, leaf: Cells, batch: Batch) -> Iterator[Finding]:
+    limit = state.rules.max_cell_bytes
+    lengths = leaf.values.bin.size() if leaf.is_binary else leaf.values.str.len_bytes()
+    big = (lengths > limit).fill_null(False).arg_true()
+    for index in big.head(state.rules.max_findings_per_column).to_list():
+        row = leaf.row_of(index)
+        global_row = None if row is None else batch.first_row + row
+        yield structure.OVERSIZED_CELL.finding(
+            state.artifact.path,
+            f"A {lengths[index]:,}-byte cell in column {escape(leaf.field)!r} (row {global_row}) of "
+            f"{state.artifact.display} exceeds max_cell_bytes={limit:,}. It was scanned in full; check why "
+            "it is so large.",
+            location=state.artifact.location(field=leaf.field, row=global_row, row_group=batch.row_group),
+            evidence=f"{lengths[index]} bytes; starts: "
+            + (
+                snippet(str(leaf.values[index])[:200])
+                if not leaf.is_binary
+                else bytes(leaf.values[index][:32]).hex(" ")
+            ),
+            key=f"{leaf.field}\x1f{global_row}",
+        )

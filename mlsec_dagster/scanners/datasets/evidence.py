@@ -1,0 +1,49 @@
+"""Evidence snippets of cell values that are safe to print in a terminal, a UI table or SARIF.
+
+A poisoned cell is hostile text: printed raw it could move the cursor (ANSI), reverse the reading
+order (bidi) or hide characters. Snippets escape everything that is not plainly visible.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+SNIPPET_CHARS = 160
+
+_VISIBLE_CATEGORIES = frozenset({"L", "M", "N", "P", "S"})
+
+
+def escape(text: str) -> str:
+    """Visible text kept; controls, format and private-use characters written as escapes."""
+    out: list[str] = []
+    for ch in text:
+        if ch == " " or (ch.isprintable() and unicodedata.category(ch)[0] in _VISIBLE_CATEGORIES):
+            out.append(ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) <= 0xFF:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) <= 0xFFFF:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return "".join(out)
+
+
+def snippet(value: str, offset: int | None = None, width: int = SNIPPET_CHARS) -> str:
+    """An escaped window of ``value`` around ``offset`` with ``…`` where it was cut."""
+    if offset is None or offset < 0:
+        offset = 0
+    start = max(0, offset - width // 4)
+    end = min(len(value), start + width)
+    window = escape(value[start:end])
+    return ("…" if start > 0 else "") + window + ("…" if end < len(value) else "")
+
+
+def hex_snippet(value: bytes, offset: int = 0, width: int = 48) -> str:
+    start = max(0, offset - 8)
+    chunk = value[start : start + width]
+    text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+    return f"@{start}: {chunk.hex(' ')}  |{text}|"
