@@ -344,7 +344,9 @@ def test_reference_table_documents_every_key() -> None:
         )
     }  # fmt: skip
     items = {
-        "policy.dataset_rules.columns[]": ("name", "allow", "html_allowed", "links_allowed", "code_allowed", "reason"),
+        "policy.dataset_rules.columns[]": (
+            "name", "allow", "html_allowed", "links_allowed", "code_allowed", "reason",
+        ),
         "policy.dataset_rules.custom_patterns[]": ("name", "pattern", "severity", "description", "columns"),
     }
     dataset |= {f"{prefix}.{key}" for prefix, keys in items.items() for key in keys}

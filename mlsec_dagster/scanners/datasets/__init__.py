@@ -8,7 +8,9 @@ text formats (which need the file name as a hint) last.
 from __future__ import annotations
 
 from mlsec_dagster.engine.context import Scanner
-from mlsec_dagster.scanners.datasets import arrow_ipc, avro, delimited, jsonl, parquet
+from mlsec_dagster.scanners.datasets import arrow_ipc, avro, cells, delimited, jsonl, parquet
+
+assert cells  # registers the structural and detector rules even before any reader uses them
 
 SCANNERS: tuple[Scanner, ...] = (
     parquet.SCANNER,
