@@ -27,6 +27,7 @@ asset value as an input: that would load it through the IO manager, i.e. unpickl
 # No `from __future__ import annotations` here: Dagster reads the annotations of ops, assets,
 # checks and Config classes at runtime and cannot resolve them from strings.
 
+import inspect
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -242,6 +243,63 @@ def _build_check(
         return outcome
 
     return _mlsec_check
+
+
+FRAME_CHECK_NAME = "mlsec_frame_scan"
+
+
+def build_mlsec_frame_checks(
+    *, assets: Sequence[dg.AssetsDefinition], blocking: bool = True, resource_key: str = "mlsec"
+) -> list[dg.AssetChecksDefinition]:
+    """One ``mlsec_frame_scan`` check per DataFrame asset, scanning the loaded table in memory.
+
+    For assets whose value is a polars/pandas DataFrame or an Arrow table: the check receives the
+    value through the asset's IO manager and runs the dataset detectors on it (``scan_dataframe``).
+    Use it only with IO managers that store data, not code (Parquet, Delta, a warehouse): the
+    default filesystem IO manager pickles values, and the check would unpickle them. Dataset files
+    that land from outside go through ``build_mlsec_checks`` instead (the file is never loaded).
+    """
+    return [_build_frame_check(key, blocking, resource_key) for asset in assets for key in asset.keys]
+
+
+def _build_frame_check(key: dg.AssetKey, blocking: bool, resource_key: str) -> dg.AssetChecksDefinition:
+    input_name = key.path[-1]
+    label = key.to_user_string()
+
+    def _frame_check(
+        context: dg.AssetCheckExecutionContext, *args: Any, **inputs: Any
+    ) -> dg.AssetCheckResult:
+        resource: MlsecResource = getattr(context.resources, resource_key)
+        frame = inputs[input_name] if input_name in inputs else args[0]
+        try:
+            result = resource.scan_frame(frame, label)
+        except (PolicyError, TypeError, ValueError) as exc:
+            return _fail_closed(f"Could not scan the value of {label}: {exc}")
+        outcome = result_for_scan(result, label)
+        context.log.info(
+            "mlsec: %s (%s rows in memory) -> %s",
+            label,
+            getattr(frame, "height", None) or len(frame),
+            ", ".join(f"{n}={c}" for n, c in result.counts().items() if c) or "no findings",
+        )
+        return outcome
+
+    # Dagster passes the asset value to the parameter named after the asset: declare it.
+    _frame_check.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("context", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                              annotation=dg.AssetCheckExecutionContext),
+            inspect.Parameter(input_name, inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        ]
+    )  # fmt: skip
+    return dg.asset_check(
+        asset=key,
+        name=FRAME_CHECK_NAME,
+        blocking=blocking,
+        required_resource_keys={resource_key},
+        description="In-memory dataset scan of the asset's DataFrame: injection, scripts, links, hidden "
+        "Unicode, secrets and binary payloads in every cell.",
+    )(_frame_check)
 
 
 def _materialized_path(

@@ -22,7 +22,7 @@ from typing import TextIO
 import yaml
 
 from mlsec_dagster.engine.findings import Severity
-from mlsec_dagster.engine.policy import Policy
+from mlsec_dagster.engine.policy import Policy, with_sampling
 from mlsec_dagster.engine.policy_file import (
     POLICY_FILE_NAMES,
     PolicyError,
@@ -112,7 +112,10 @@ def _effective_policy(args: argparse.Namespace, root: Path) -> Policy:
     if args.enforce_safetensors:
         rules = dataclasses.replace(policy.artifact_rules, require_safetensors_format=True)
         policy = dataclasses.replace(policy, artifact_rules=rules)
-    return policy
+    try:
+        return with_sampling(policy, sample_rows=args.sample_rows, full_scan=args.full_scan)
+    except ValueError as exc:
+        raise UsageError(f"--sample-rows/--full-scan: {exc}") from None
 
 
 def _prepare_output(output: Path) -> None:
@@ -264,8 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     scan.add_argument(
         "--full-scan", action="store_true",
-        help="accepted for compatibility: model files are always read completely (every pickle stream, "
-        "every archive member, within the policy limits)",
+        help="check every row of every dataset even if the policy sets dataset_rules.sample_rows (model "
+        "files are always read completely, within the policy limits)",
+    )  # fmt: skip
+    scan.add_argument(
+        "--sample-rows", type=int, metavar="N",
+        help="opt-in sampling: check only the first N rows of each dataset file (reported as MLS-DAT-012)",
     )  # fmt: skip
     scan.add_argument(
         "--root", metavar="DIR", help="repository root: policy lookup, .mlsecignore, relative paths"

@@ -11,14 +11,15 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
 from mlsec_dagster.engine.findings import Severity
-from mlsec_dagster.engine.policy import Policy
+from mlsec_dagster.engine.policy import Policy, with_sampling
 from mlsec_dagster.engine.policy_file import load_policy, load_policy_for_root
-from mlsec_dagster.engine.scan import ScanResult, scan_path
+from mlsec_dagster.engine.scan import ScanResult, scan_dataframe, scan_path
 
 
 class MlsecResource(dg.ConfigurableResource):
@@ -43,6 +44,15 @@ class MlsecResource(dg.ConfigurableResource):
         description="Override artifact_rules.require_safetensors_format (every pickle weight file is HIGH).",
     )
 
+    sample_rows: int | None = Field(
+        default=None,
+        description="Opt-in sampling: check only the first N rows of each dataset file (reported). "
+        "Unset: the policy's dataset_rules.sample_rows (default: every row).",
+    )
+    full_scan: bool = Field(
+        default=False, description="Check every dataset row even if the policy sets sample_rows."
+    )
+
     def get_policy(self) -> Policy:
         """The policy file (explicit or found in ``root``) with this resource's overrides applied."""
         policy = load_policy(self.policy_file) if self.policy_file else load_policy_for_root(self.root)
@@ -53,7 +63,7 @@ class MlsecResource(dg.ConfigurableResource):
                 policy.artifact_rules, require_safetensors_format=self.enforce_safetensors
             )
             policy = dataclasses.replace(policy, artifact_rules=rules)
-        return policy
+        return with_sampling(policy, sample_rows=self.sample_rows, full_scan=self.full_scan)
 
     def scan(self, path: str | os.PathLike[str], policy: Policy | None = None) -> ScanResult:
         """Scan one file or folder statically.
@@ -67,3 +77,7 @@ class MlsecResource(dg.ConfigurableResource):
         if target != root and root not in target.parents:
             root = target if target.is_dir() else target.parent
         return scan_path(target, policy=policy or self.get_policy(), root=root)
+
+    def scan_frame(self, frame: Any, name: str, policy: Policy | None = None) -> ScanResult:
+        """Scan an in-memory polars/pandas DataFrame or Arrow table; ``name`` stands for its path."""
+        return scan_dataframe(frame, name, policy or self.get_policy())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
 
@@ -188,3 +188,19 @@ class Policy:
             blocking=tuple(blocking),
             warnings=tuple(warnings),
         )
+
+
+def with_sampling(policy: Policy, *, sample_rows: int | None = None, full_scan: bool = False) -> Policy:
+    """The CLI's and resource's ``--sample-rows N`` / ``--full-scan`` on top of the policy file.
+
+    Sampling is always an explicit choice: ``full_scan`` wins over a policy's ``sample_rows``.
+    """
+    if full_scan and sample_rows is not None:
+        raise ValueError("choose either full scan or sample_rows, not both")
+    if sample_rows is not None and sample_rows <= 0:
+        raise ValueError(f"sample_rows must be a positive number of rows, got {sample_rows}")
+    if full_scan:
+        return replace(policy, dataset_rules=replace(policy.dataset_rules, sample_rows=None))
+    if sample_rows is not None:
+        return replace(policy, dataset_rules=replace(policy.dataset_rules, sample_rows=sample_rows))
+    return policy

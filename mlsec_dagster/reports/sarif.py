@@ -107,14 +107,29 @@ def _location(finding: Finding) -> dict[str, Any]:
     out: dict[str, Any] = {
         "physicalLocation": {"artifactLocation": artifact_uri(finding.path), "region": region}
     }
+    logical: list[dict[str, Any]] = []
     if loc.member:
-        out["logicalLocations"] = [
+        logical.append(
             {
                 "name": loc.member[-1],
                 "fullyQualifiedName": "!".join((finding.path, *loc.member)),
                 "kind": "resource",
             }
-        ]
+        )
+    if loc.row is not None or loc.field is not None:
+        cell = "".join(
+            part
+            for part in (
+                f"[row {loc.row}]" if loc.row is not None else "",
+                f"[{loc.field!r}]" if loc.field is not None else "",
+                f"[char {loc.char_offset}]" if loc.char_offset is not None else "",
+            )
+        )
+        logical.append(
+            {"name": cell, "fullyQualifiedName": "!".join((finding.path, *loc.member)) + cell, "kind": "value"}
+        )
+    if logical:
+        out["logicalLocations"] = logical
     return out
 
 
