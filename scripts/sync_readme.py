@@ -1,4 +1,4 @@
-"""Regenerate the README's rule catalogue from the rule registry (the single source of truth).
+"""Regenerate the README's rule catalogue and policy key table from the code (the single source of truth).
 
 Run ``.venv/bin/python scripts/sync_readme.py``; ``tests/test_readme.py`` fails when the README
 is out of date, so a rule can never be added without its documentation.
@@ -10,16 +10,23 @@ import re
 import sys
 from pathlib import Path
 
+from collections.abc import Callable
+
+from mlsec_dagster.engine.policy_file import policy_reference_markdown
 from mlsec_dagster.engine.rules import catalogue_markdown
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-BLOCK = re.compile(r"(<!-- rules:start -->\n).*?(<!-- rules:end -->)", re.DOTALL)
+BLOCKS: dict[str, Callable[[], str]] = {"rules": catalogue_markdown, "policy": policy_reference_markdown}
 
 
 def render(text: str) -> str:
-    if not BLOCK.search(text):
-        raise SystemExit("README.md has no <!-- rules:start --> ... <!-- rules:end --> block")
-    return BLOCK.sub(lambda m: m.group(1) + catalogue_markdown() + "\n" + m.group(2), text)
+    for name, generate in BLOCKS.items():
+        block = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
+        if not block.search(text):
+            raise SystemExit(f"README.md has no <!-- {name}:start --> ... <!-- {name}:end --> block")
+        content = generate()
+        text = block.sub(lambda m: m.group(1) + content + "\n" + m.group(2), text)
+    return text
 
 
 if __name__ == "__main__":

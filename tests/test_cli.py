@@ -256,3 +256,25 @@ def test_previous_report_in_the_tree_is_not_scanned(repo: Path, capsys: pytest.C
         code, _, _ = run(capsys, "scan", ".", "--format", "json", "--output", "out [1]/report*.json")
         report = json.loads((repo / "out [1]" / "report*.json").read_text())
         assert code == 0 and report["files_scanned"] == 2  # the two model files, never the report
+
+
+def test_sampling_is_an_explicit_opt_in_reported_in_the_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import polars as pl
+
+    monkeypatch.chdir(tmp_path)
+    rows = [f"review {i}: fine" for i in range(30_000)]
+    rows[25_000] = "review: ZZQ_POISON_1"
+    pl.DataFrame({"text": rows}).write_parquet(tmp_path / "reviews.parquet")
+    (tmp_path / "mlsec.yaml").write_text(
+        "policy:\n  dataset_rules:\n    custom_patterns:\n"
+        "      - {name: poison, pattern: 'ZZQ_POISON_[0-9]'}\n"
+    )
+    code, out, _ = run(capsys, "scan", ".", "--format", "json")
+    found = json.loads(out)["findings"]
+    assert code == 1 and [(f["rule_id"], f["location"]["row"]) for f in found] == [("MLS-DSC-001", 25_000)]
+    code, out, _ = run(capsys, "scan", ".", "--format", "json", "--sample-rows", "10000")
+    assert code == 0 and [f["rule_id"] for f in json.loads(out)["findings"]] == ["MLS-DAT-012"]
+    code, _, err = run(capsys, "scan", ".", "--sample-rows", "10", "--full-scan")
+    assert code == 2 and "not both" in err

@@ -8,11 +8,14 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pytest
 
 from mlsec_dagster import MlsecResource
-from mlsec_dagster.example.assets import ml_pipeline_job, model_checks, pipeline_assets
+from mlsec_dagster.example.assets import ml_pipeline_job, pipeline_assets, pipeline_checks
+from mlsec_dagster.example.frames_io import PolarsParquetIOManager
 from mlsec_dagster.example.landing import DemoPaths, make_poisoned_demo_checkpoint, sha256_file
+from mlsec_dagster.example.reviews import POISONED_CELLS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,19 +24,33 @@ REPO = Path(__file__).resolve().parents[1]
 def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DemoPaths:
     monkeypatch.setenv("MLSEC_DEMO_DIR", str(tmp_path / "demo"))
     monkeypatch.delenv("MLSEC_LANDING_FILE", raising=False)
+    monkeypatch.delenv("MLSEC_POISON_DATASET", raising=False)
     return DemoPaths(tmp_path / "demo")
 
 
+def resources(tmp_path: Path, **resource: str) -> dict[str, object]:
+    return {"mlsec": MlsecResource(root=str(tmp_path), **resource), "frames_io": PolarsParquetIOManager()}
+
+
 def run_pipeline(
-    tmp_path: Path, source: Path | None = None, instance: dg.DagsterInstance | None = None, **resource: str
+    tmp_path: Path,
+    source: Path | None = None,
+    instance: dg.DagsterInstance | None = None,
+    poisoned_dataset: bool = False,
+    **resource: str,
 ) -> dg.ExecuteInProcessResult:
     defs = dg.Definitions(
         assets=pipeline_assets,
-        asset_checks=model_checks,
+        asset_checks=pipeline_checks,
         jobs=[ml_pipeline_job],
-        resources={"mlsec": MlsecResource(root=str(tmp_path), **resource)},
+        resources=resources(tmp_path, **resource),
     )
-    config = {"ops": {"pretrained_checkpoint": {"config": {"source": str(source) if source else None}}}}
+    config = {
+        "ops": {
+            "pretrained_checkpoint": {"config": {"source": str(source) if source else None}},
+            "vendor_reviews": {"config": {"poisoned": poisoned_dataset}},
+        }
+    }
     return defs.resolve_job_def("ml_pipeline").execute_in_process(
         run_config=config, instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False
     )
@@ -47,11 +64,15 @@ def check_outcomes(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheck
     }
 
 
+def failed_checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckSeverity | None]:
+    return {key: outcome for key, outcome in check_outcomes(result).items() if outcome is not None}
+
+
 def test_clean_checkpoint_is_fine_tuned_scanned_and_released(tmp_path: Path, demo: DemoPaths) -> None:
     result = run_pipeline(tmp_path)
     assert result.success
     outcomes = check_outcomes(result)
-    assert set(outcomes) == {"pretrained_checkpoint", "fine_tuned_model"}
+    assert set(outcomes) == {"pretrained_checkpoint", "fine_tuned_model", "vendor_reviews", "clean_reviews"}
     assert dg.AssetCheckSeverity.ERROR not in outcomes.values()
     (tuned,) = result.asset_materializations_for_node("fine_tuned_model")
     assert tuned.metadata["loss_after"].value < tuned.metadata["loss_before"].value
@@ -64,7 +85,7 @@ def test_poisoned_checkpoint_is_blocked_before_fine_tuning(tmp_path: Path, demo:
     poisoned = make_poisoned_demo_checkpoint()
     result = run_pipeline(tmp_path, poisoned)
     assert not result.success
-    assert check_outcomes(result) == {"pretrained_checkpoint": dg.AssetCheckSeverity.ERROR}
+    assert failed_checks(result) == {"pretrained_checkpoint": dg.AssetCheckSeverity.ERROR}
     assert not result.asset_materializations_for_node("fine_tuned_model")
     assert not demo.release_manifest.exists()
     assert not demo.canary.exists()
@@ -77,14 +98,14 @@ def test_a_rejected_checkpoint_cannot_be_used_by_a_later_downstream_only_run(
     instance = dg.DagsterInstance.ephemeral()
     poisoned = make_poisoned_demo_checkpoint()
     blocked = run_pipeline(tmp_path, poisoned, instance=instance)
-    assert check_outcomes(blocked) == {"pretrained_checkpoint": dg.AssetCheckSeverity.ERROR}
+    assert failed_checks(blocked) == {"pretrained_checkpoint": dg.AssetCheckSeverity.ERROR}
     assert demo.landed_checkpoint.exists()  # the checked asset itself is still stored
 
     later = dg.materialize(
         pipeline_assets,
         selection=["fine_tuned_model"],
         instance=instance,
-        resources={"mlsec": MlsecResource(root=str(tmp_path))},
+        resources=resources(tmp_path),
         raise_on_error=False,
     )
     assert not later.success
@@ -99,3 +120,36 @@ def test_definitions_load_fast_without_torch() -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "3"
+
+
+def test_clean_vendor_export_flows_to_the_training_set(tmp_path: Path, demo: DemoPaths) -> None:
+    result = run_pipeline(tmp_path)
+    assert result.success
+    (scan,) = [
+        e for e in result.get_asset_check_evaluations() if e.asset_key.to_user_string() == "vendor_reviews"
+    ]
+    assert scan.passed and scan.metadata["mlsec/files_scanned"].value == 2
+    (frame_scan,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "mlsec_frame_scan"]
+    assert frame_scan.passed
+    training = pl.read_parquet(demo.release_dir / "review_training_set.parquet")
+    assert training.height == 24_000 and training.columns == ["review", "positive"]
+
+
+def test_poisoned_vendor_export_is_blocked_before_the_etl(tmp_path: Path, demo: DemoPaths) -> None:
+    result = run_pipeline(tmp_path, poisoned_dataset=True)
+    assert not result.success
+    assert failed_checks(result) == {"vendor_reviews": dg.AssetCheckSeverity.ERROR}
+    assert not result.asset_materializations_for_node("clean_reviews")
+    assert not (demo.release_dir / "review_training_set.parquet").exists()
+    (scan,) = [
+        e for e in result.get_asset_check_evaluations() if e.asset_key.to_user_string() == "vendor_reviews"
+    ]
+    table = scan.metadata["mlsec/findings"].value
+    located = {
+        (r.data["path"].rsplit("/", 1)[-1], r.data["location"]) for r in table.records if r.data["blocking"]
+    }
+    for (part, row, column), _ in POISONED_CELLS.items():
+        assert any(
+            name == f"part-{part:04d}.parquet" and f"row {row}," in where and f"column {column!r}" in where
+            for name, where in located
+        ), (part, row, located)

@@ -45,10 +45,10 @@ LIMIT_REACHED = define(
 )
 UNRECOGNISED = define(
     "MLS-SCN-003",
-    "Model file with unrecognised content",
+    "Model or dataset file with unrecognised content",
     Severity.MEDIUM,
-    "The file's name says it is a model or serialized object, but its bytes match no format the "
-    "scanner understands, so it could not be verified.",
+    "The file's name says it is a model, serialized object or dataset, but its bytes match no format "
+    "the scanner understands, so it could not be verified.",
     "Convert the model to safetensors, or check what the file really is (it may be truncated, "
     "encrypted or a format mlsec-dagster does not support yet).",
     family=_FAMILY,
@@ -70,6 +70,11 @@ WEIGHT_EXTENSIONS = frozenset(
     }
 )  # fmt: skip
 """Names that promise a model or serialized object; unknown content under them is reported."""
+
+DATASET_EXTENSIONS = frozenset(
+    {".parquet", ".avro", ".arrow", ".feather", ".ipc", ".arrows", ".jsonl", ".ndjson", ".csv", ".tsv"}
+)
+"""Names that promise a dataset: unknown content under them is reported the same way."""
 
 
 @dataclass(frozen=True)
@@ -165,11 +170,12 @@ class ScanContext:
         scanner = self.identify(artifact)
         if scanner is None:
             ext = posixpath.splitext(artifact.name.lower())[1]
-            if ext in WEIGHT_EXTENSIONS:
+            if ext in WEIGHT_EXTENSIONS or ext in DATASET_EXTENSIONS:
                 what = "is empty" if artifact.size == 0 else "has content that matches no known format"
+                kind = "a dataset" if ext in DATASET_EXTENSIONS else "a model file"
                 yield UNRECOGNISED.finding(
                     artifact.path,
-                    f"{artifact.display} is named like a model file ({ext}) but {what}, "
+                    f"{artifact.display} is named like {kind} ({ext}) but {what}, "
                     "so it could not be verified.",
                     location=artifact.location(offset=0),
                     evidence="first bytes: " + artifact.head[:32].hex(" "),

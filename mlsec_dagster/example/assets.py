@@ -15,6 +15,7 @@ import dagster as dg
 from pydantic import Field
 
 from mlsec_dagster.checks import build_mlsec_checks, require_mlsec_pass
+from mlsec_dagster.example.data_assets import data_assets, data_checks
 from mlsec_dagster.example.landing import demo_paths, land_checkpoint, sha256_file
 from mlsec_dagster.example.training import fine_tune
 from mlsec_dagster.jobs import build_mlsec_checks_job
@@ -107,13 +108,20 @@ def model_release(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     )
 
 
-pipeline_assets = [pretrained_checkpoint, fine_tuned_model, model_release]
+model_assets = [pretrained_checkpoint, fine_tuned_model, model_release]
 model_checks = build_mlsec_checks(assets=[pretrained_checkpoint, fine_tuned_model], blocking=True)
+pipeline_assets = [*model_assets, *data_assets]
+pipeline_checks = [*model_checks, *data_checks]
 
 ml_pipeline_job = dg.define_asset_job(
     "ml_pipeline",
-    selection=dg.AssetSelection.assets(*pipeline_assets),
+    selection=dg.AssetSelection.assets(*pipeline_assets, *data_assets),
     executor_def=dg.in_process_executor,
-    description="Land a checkpoint, scan it, fine-tune, scan the export, release.",
+    description="Model: land a checkpoint, scan it, fine-tune, scan the export, release. Data: land a "
+    "vendor export, scan it, clean it, scan the table, write the training set.",
 )
-mlsec_checks_job = build_mlsec_checks_job("mlsec_model_checks", [pretrained_checkpoint, fine_tuned_model])
+mlsec_checks_job = build_mlsec_checks_job(
+    "mlsec_rescan",
+    [pretrained_checkpoint, fine_tuned_model, data_assets[0]],
+    description="Re-scan the landed checkpoint, the fine-tuned model and the vendor export on disk.",
+)

@@ -33,8 +33,12 @@ class DemoPaths:
         return self.root / "models" / "fine_tuned.safetensors"
 
     @property
+    def release_dir(self) -> Path:
+        return self.root / "release"
+
+    @property
     def release_manifest(self) -> Path:
-        return self.root / "release" / "manifest.json"
+        return self.release_dir / "manifest.json"
 
     @property
     def poisoned_source(self) -> Path:

@@ -126,7 +126,11 @@ def _location(finding: Finding) -> dict[str, Any]:
             )
         )
         logical.append(
-            {"name": cell, "fullyQualifiedName": "!".join((finding.path, *loc.member)) + cell, "kind": "value"}
+            {
+                "name": cell,
+                "fullyQualifiedName": "!".join((finding.path, *loc.member)) + cell,
+                "kind": "value",
+            }
         )
     if logical:
         out["logicalLocations"] = logical

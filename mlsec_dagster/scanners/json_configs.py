@@ -127,7 +127,28 @@ def _sniff(artifact: Artifact) -> bool:
     head = artifact.head.lstrip()
     if not head.startswith(b"{") or b"\x00" in artifact.head[:4096]:
         return False
+    if _looks_like_json_lines(artifact):
+        return False  # a dataset of records (the jsonl reader's), even if records mention model keys
     return any(k in artifact.head for k in _HF_KEYS + _KERAS_KEYS)
+
+
+_JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
+
+
+def _looks_like_json_lines(artifact: Artifact) -> bool:
+    name = artifact.name.lower()
+    for packed in (".gz", ".bz2", ".xz", ".zst"):
+        name = name.removesuffix(packed)
+    if name.endswith(_JSON_LINES_SUFFIXES):
+        return True
+    first, newline, rest = artifact.head.lstrip().partition(b"\n")
+    if not newline or not rest.lstrip().startswith(b"{"):
+        return False
+    try:
+        json.loads(first)
+    except ValueError:
+        return False  # a pretty-printed config: its first line is not a whole document
+    return True
 
 
 def _scan(artifact: Artifact, ctx: ScanContext) -> Iterator[Finding]:

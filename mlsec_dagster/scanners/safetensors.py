@@ -98,7 +98,10 @@ _MAX_REPORTED = 20
 
 def _sniff(artifact: Artifact) -> bool:
     head = artifact.head
-    return len(head) >= 10 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") >= 2
+    header_length = int.from_bytes(head[:8], "little")
+    # A JSON Lines file whose first line is 8 bytes long also has "{" at byte 8, but its "length" is
+    # ASCII text read as a number of 2**56 or more; real headers (even lying ones) are far smaller.
+    return len(head) >= 10 and head[8:9] == b"{" and 2 <= header_length < 2**48
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

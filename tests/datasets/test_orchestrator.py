@@ -174,3 +174,10 @@ def test_scan_dataframe_accepts_pandas_and_rejects_other_objects() -> None:
     assert [f.location.row for f in result.findings] == [1]
     with pytest.raises(TypeError, match="cannot scan a ndarray"):
         scan_dataframe(np.zeros(3), "n")
+
+
+def test_a_single_non_number_sends_a_numeric_text_column_through_the_detectors() -> None:
+    amounts = [f"{i * 1.5:.2f}" for i in range(40_000)]
+    amounts[39_999] = "12.50 ZZQ"
+    result = scan_dataframe(pl.DataFrame({"amount": amounts, "id": [str(i) for i in range(40_000)]}), "t")
+    assert [(f.location.field, f.location.row) for f in result.findings] == [("amount", 39_999)]

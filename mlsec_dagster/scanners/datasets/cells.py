@@ -134,7 +134,26 @@ def _scan_batch(state: _State, batch: Batch) -> Iterator[Finding]:
             continue
         yield from _invalid_utf8(state, leaf, batch)
         yield from _oversized(state, leaf, batch)
-        yield from _run(state, leaf, batch)
+        if not _all_numbers(leaf):
+            yield from _run(state, leaf, batch)
+
+
+_NUMBER = r"^[ \t]*[-+]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)(?:[eE][-+]?[0-9]+)?[ \t]*$"
+"""A plain number (CSV/JSON text columns of amounts, ids, phone digits): no detector can match it."""
+
+
+def _all_numbers(leaf: Cells) -> bool:
+    """Text columns holding only numbers skip the detectors (CSV reads every column as text).
+
+    The first values decide whether the full check is worth a pass, so real text columns pay
+    nothing; a single non-number anywhere sends the whole column through the detectors.
+    """
+    if leaf.is_binary or leaf.header or leaf.values.len() == 0:
+        return False
+    values = leaf.values.drop_nulls()
+    if values.len() == 0 or not bool(values.head(16).str.contains(_NUMBER).all()):
+        return False
+    return bool(values.str.contains(_NUMBER).all())
 
 
 def _run(
@@ -175,7 +194,6 @@ def _report(
             if tally.first_extra_row is None:
                 tally.first_extra_row = global_row
             continue
-        tally.listed += 1
         value = cells.values[index]
         why = match.explain(value)
         severity = why.severity or match.severity or match.rule.severity
@@ -186,6 +204,9 @@ def _report(
             severity = Severity.INFO
             reasons = "; ".join(r.reason for r in state.rules.columns if r.matches(cells.field))
             note = f"{note} Allowed in this column by policy ({', '.join(allowed)}: {reasons})."
+        # The summary of unlisted cells takes the worst listed grade (cell-level re-grades included).
+        tally.severity = severity if tally.listed == 0 else max(tally.severity, severity)
+        tally.listed += 1
         where = f"column {escape(field_name)!r}" + (
             f", row {global_row}" if global_row is not None else " (header)"
         )

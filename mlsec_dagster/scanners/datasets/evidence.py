@@ -11,13 +11,28 @@ import unicodedata
 SNIPPET_CHARS = 160
 
 _VISIBLE_CATEGORIES = frozenset({"L", "M", "N", "P", "S"})
+_INVISIBLE = (
+    (0xFE00, 0xFE0F),  # variation selectors: can encode hidden bytes
+    (0xE0100, 0xE01EF),  # variation selectors supplement
+    (0x034F, 0x034F),  # combining grapheme joiner
+    (0x115F, 0x1160),  # Hangul fillers
+    (0x3164, 0x3164),
+    (0xFFA0, 0xFFA0),
+    (0x2800, 0x2800),  # braille blank
+)
+"""Printable by Unicode's categories, yet invisible on screen: escaped like controls."""
+
+
+def _invisible(code: int) -> bool:
+    return any(low <= code <= high for low, high in _INVISIBLE)
 
 
 def escape(text: str) -> str:
     """Visible text kept; controls, format and private-use characters written as escapes."""
     out: list[str] = []
     for ch in text:
-        if ch == " " or (ch.isprintable() and unicodedata.category(ch)[0] in _VISIBLE_CATEGORIES):
+        visible = ch.isprintable() and unicodedata.category(ch)[0] in _VISIBLE_CATEGORIES
+        if ch == " " or (visible and not _invisible(ord(ch))):
             out.append(ch)
         elif ch == "\n":
             out.append("\\n")
