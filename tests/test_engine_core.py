@@ -103,6 +103,13 @@ def test_discovery_excludes_defaults_and_ignore_file_and_reports_escaping_symlin
     assert by_rule == {("MLS-SCN-003", "model.pt"), ("MLS-SCN-004", "link_out.pt")}
     assert result.files_excluded >= 3  # .git, vendor/, the in-tree symlink
 
+    # A folder named explicitly is scanned even when ignored (a Dagster check points at it), but
+    # tool/VCS folders inside it stay out.
+    (repo / "vendor" / ".git").mkdir()
+    (repo / "vendor" / ".git" / "junk.pt").write_bytes(bytes(range(7, 71)))
+    named = scan_path(str(repo / "vendor"), root=str(repo))
+    assert {(f.rule_id, f.path) for f in named.findings} == {("MLS-SCN-003", "vendor/skip.pt")}
+
 
 def test_policy_overrides_waivers_and_block_pickle_execution() -> None:
     code_exec = get_rule("MLS-PKL-001")

@@ -103,6 +103,11 @@ def discover(root: Path, targets: Sequence[Path], exclude: Sequence[str] = ()) -
             continue
         if not target.is_dir():
             raise FileNotFoundError(f"no such file or directory: {target}")
+        walk_spec = spec
+        if target != root and spec.match_file(_rel(target, root) + "/"):
+            # A folder named explicitly (e.g. a dataset a Dagster check points at) is scanned even
+            # when an ignore pattern covers it, like a named file; tool/VCS folders inside stay out.
+            walk_spec = pathspec.GitIgnoreSpec.from_lines(DEFAULT_EXCLUDES)
         for dirpath, dirnames, filenames in os.walk(target, followlinks=False):
             base = Path(dirpath)
             kept_dirs = []
@@ -110,7 +115,7 @@ def discover(root: Path, targets: Sequence[Path], exclude: Sequence[str] = ()) -
                 child = base / name
                 if child.is_symlink():
                     visit_link(child)
-                elif spec.match_file(_rel(child, root) + "/"):
+                elif walk_spec.match_file(_rel(child, root) + "/"):
                     result.excluded += 1
                 else:
                     kept_dirs.append(name)
@@ -119,7 +124,7 @@ def discover(root: Path, targets: Sequence[Path], exclude: Sequence[str] = ()) -
                 child = base / name
                 if child.is_symlink():
                     visit_link(child)
-                elif spec.match_file(_rel(child, root)):
+                elif walk_spec.match_file(_rel(child, root)):
                     result.excluded += 1
                 elif child.is_file():
                     add_file(child)
