@@ -181,3 +181,11 @@ def test_a_single_non_number_sends_a_numeric_text_column_through_the_detectors()
     amounts[39_999] = "12.50 ZZQ"
     result = scan_dataframe(pl.DataFrame({"amount": amounts, "id": [str(i) for i in range(40_000)]}), "t")
     assert [(f.location.field, f.location.row) for f in result.findings] == [("amount", 39_999)]
+
+
+def test_field_metadata_is_scanned_and_header_findings_have_no_row_group() -> None:
+    field = pa.field("text", pa.string(), metadata={"description": "column ZZQ"})
+    table = pa.Table.from_arrays([pa.array(["a", "b"])], schema=pa.schema([field]))
+    (finding,) = scan_dataframe(table, "t").findings
+    assert finding.location.field == "(metadata text description)"
+    assert finding.location.row is None and finding.location.row_group is None

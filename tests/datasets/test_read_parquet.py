@@ -123,7 +123,7 @@ def test_poisoned_cells_map_to_row_row_group_field_and_char_offset(tmp_path: Pat
         ("text", 42, 0, long_offset),
         ("category", 7_777, 2, 0),
         ("messages[].content", 11_999, 3, 6),
-        ("(metadata comment)", None, 0, 12),  # header cells carry the first batch's row group
+        ("(metadata comment)", None, None, 12),  # header cells belong to the file: no row group
     }
     assert all(f.severity is Severity.HIGH for f in findings)
     assert {f.rule_id for f in findings} == {"MLS-DSC-001"}, "a valid file has no structural findings"

@@ -116,13 +116,15 @@ def _disabled_note(state: _State) -> Iterator[Finding]:
 def _scan_header(state: _State, batch: Batch) -> Iterator[Finding]:
     """Column names and schema metadata are cells too: formula and injection payloads hide there."""
     schema = batch.data.schema
+    batch = Batch(batch.data, batch.first_row, None)  # headers belong to the file, not a row group
     names = pl.Series("names", list(schema.names), dtype=pl.String)
     yield from _run(
         state, Cells("(column names)", names, header=True), batch, header_names=list(schema.names)
     )
-    if schema.metadata:
-        for key, value in schema.metadata.items():
-            name = f"(metadata {key.decode('utf-8', 'replace')})"
+    metadata = [("", schema.metadata)] + [(f"{field.name} ", field.metadata) for field in schema]
+    for owner, pairs in metadata:
+        for key, value in (pairs or {}).items():
+            name = f"(metadata {owner}{key.decode('utf-8', 'replace')})"
             text = value.decode("utf-8", "replace")
             yield from _run(state, Cells(name, pl.Series(name, [text], dtype=pl.String), header=True), batch)
 

@@ -3,23 +3,27 @@
 A Parquet footer is attacker-controlled: it declares row counts, sizes and where column chunks
 live, and readers trust it. So before a row group is decoded its declared sizes are judged
 (compression ratio per column chunk, uncompressed total against the file's inflation budget) and
-the row group is skipped with a finding when they look like a bomb. Metadata can lie (a small
-declared size over huge pages), so what is actually decoded is bounded too: every batch's decoded
-bytes are charged to the file's budget (``ctx.charge_inflated``) and a batch larger than
-``BATCH_BYTES`` is cut into slices before the detectors see it. Row counts are compared three ways
-(footer total, row-group sum, rows really decoded): a file that silently holds fewer or more rows
-than it claims is a finding, never a pass.
+the row group is skipped with a finding when they look like a bomb. The footer is read with a
+small thrift reader of our own: pyarrow's per-column metadata accessors abort the whole process on
+some corrupt footers. Metadata can lie (a small declared size over huge pages), and dictionary
+encoding multiplies honest sizes (one 1 MiB entry x a million rows), so what is decoded is bounded
+too: a probe of each row group's dictionaries sets how many rows one batch may hold, every batch's
+decoded bytes are charged to the file's budget (``ctx.charge_inflated``), and a batch larger than
+``BATCH_BYTES`` is sliced before the detectors see it. Row counts are compared three ways (footer
+total, row-group sum, rows really decoded): a file that holds fewer or more rows than it claims is
+a finding, never a pass.
 
-Known limit: pyarrow inflates one whole data page at a time and sizes it from the page header, so a
-crafted page can make it allocate up to that page's declared size (int32, < 2 GiB) before any budget
-here is charged. Column chunks are read through a ``READ_BUFFER`` window, so memory does not grow
-with the size of a row group.
+Known limits: pyarrow inflates one whole data page at a time and sizes it from the page header (page
+headers are not pre-read here), so a crafted page can cost up to its declared size (< 2 GiB) before
+any budget is charged; dictionaries nested inside list/struct columns are not probed. Column chunks
+are read through a ``READ_BUFFER`` window, so memory does not grow with the size of a row group.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Generator, Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import pyarrow as pa
@@ -53,6 +57,8 @@ READ_BUFFER = 1 * MiB
 RATIO_GRACE = 1 * MiB
 """Column chunks smaller than this decompressed are never ratio bombs (tiny chunks compress well)."""
 
+THRIFT_DEPTH = 64
+"""Nesting of footer structs; real footers nest a handful of levels."""
 MAX_SKIP_REPORTS = 20
 """Skipped row groups reported one by one; the rest are counted in one finding."""
 SUMMARY_FILES = frozenset({"_metadata", "_common_metadata"})
@@ -142,7 +148,18 @@ def _read(
     if (bad_names := schema_problem(schema)) is not None:
         yield _corrupt(artifact, bad_names, size - 8)
         return
-    yield from _row_groups(artifact, ctx, source, parquet, schema)
+    source.seek(size - 8)
+    length = int.from_bytes(source.read(4), "little")
+    source.seek(size - 8 - length)
+    try:
+        declared, groups = _footer(source.read(length))
+    except _BadThrift as exc:
+        yield _corrupt(artifact, f"its footer could not be decoded ({exc})", size - 8 - length)
+        return
+    if len(groups) != parquet.metadata.num_row_groups:
+        yield _corrupt(artifact, "its footer lists row groups inconsistently", size - 8 - length)
+        return
+    yield from _row_groups(artifact, ctx, source, parquet, schema, declared, groups)
 
 
 def _envelope(artifact: Artifact, ctx: ScanContext, fh: BinaryIO, size: int) -> Finding | None:
@@ -189,33 +206,170 @@ def _envelope(artifact: Artifact, ctx: ScanContext, fh: BinaryIO, size: int) -> 
     return None
 
 
+class _Thrift:
+    """A thrift compact-protocol reader for the footer: fields by id, nothing generated.
+
+    pyarrow's per-column metadata accessors raise C++ exceptions that abort the process on some
+    corrupt footers (they are not declared to throw), so the sizes and paths judged here are read
+    from the footer bytes directly and pyarrow only ever decodes data, where its errors are caught.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def byte(self) -> int:
+        if self.pos >= len(self.data):
+            raise _BadThrift(f"footer ends at byte {self.pos} inside a value")
+        self.pos += 1
+        return self.data[self.pos - 1]
+
+    def varint(self) -> int:
+        value = shift = 0
+        while True:
+            byte = self.byte()
+            value |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return value
+            shift += 7
+            if shift > 70:
+                raise _BadThrift(f"varint too long at byte {self.pos}")
+
+    def zigzag(self) -> int:
+        value = self.varint()
+        return (value >> 1) ^ -(value & 1)
+
+    def take(self, size: int) -> bytes:
+        if size < 0 or self.pos + size > len(self.data):
+            raise _BadThrift(f"{size}-byte value at byte {self.pos} runs past the footer")
+        self.pos += size
+        return self.data[self.pos - size : self.pos]
+
+    def value(self, kind: int, depth: int) -> object:
+        if depth > THRIFT_DEPTH:
+            raise _BadThrift("footer nests too deeply")
+        if kind in (1, 2):
+            return kind == 1
+        if kind == 3:
+            return self.byte()
+        if kind in (4, 5, 6):
+            return self.zigzag()
+        if kind == 7:
+            return self.take(8)
+        if kind == 8:
+            return self.take(self.varint())
+        if kind in (9, 10):
+            header = self.byte()
+            size = header >> 4 if header >> 4 != 15 else self.varint()
+            if size > len(self.data) - self.pos:
+                raise _BadThrift(f"list of {size} items at byte {self.pos} cannot fit the footer")
+            item = header & 0x0F
+            return [self.byte() == 1 if item in (1, 2) else self.value(item, depth + 1) for _ in range(size)]
+        if kind == 11:
+            size = self.varint()
+            types = self.byte() if size else 0
+            if size > len(self.data) - self.pos:
+                raise _BadThrift(f"map of {size} items at byte {self.pos} cannot fit the footer")
+            return {
+                repr(self.value(types >> 4, depth + 1)): self.value(types & 0x0F, depth + 1)
+                for _ in range(size)
+            }
+        if kind == 12:
+            return self.struct(depth + 1)
+        raise _BadThrift(f"unknown thrift type {kind} at byte {self.pos}")
+
+    def struct(self, depth: int = 0) -> dict[int, object]:
+        fields: dict[int, object] = {}
+        last = 0
+        while (header := self.byte()) != 0:
+            delta, kind = header >> 4, header & 0x0F
+            last = last + delta if delta else self.zigzag()
+            fields[last] = self.value(kind, depth)
+        return fields
+
+
+class _BadThrift(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    path: str
+    file_path: str
+    packed: int
+    raw: int
+    dictionary: bool
+
+
+@dataclass(frozen=True)
+class _Group:
+    num_rows: int
+    chunks: tuple[_Chunk, ...]
+
+
+def _footer(data: bytes) -> tuple[int, tuple[_Group, ...]]:
+    """Declared total rows and row groups, from FileMetaData (field ids of parquet.thrift)."""
+    meta = _Thrift(data).struct()
+    groups = []
+    for group in _items(meta.get(4)):
+        chunks = []
+        for chunk in _items(group.get(1)):
+            column = chunk.get(3)
+            column = column if isinstance(column, dict) else {}
+            parts = column.get(3)
+            path = b".".join(p for p in parts if isinstance(p, bytes)) if isinstance(parts, list) else b""
+            chunks.append(
+                _Chunk(
+                    path.decode("utf-8", "replace"),
+                    _text(chunk.get(1)),
+                    _int(column.get(7)),
+                    _int(column.get(6)),
+                    column.get(11) is not None,
+                )
+            )
+        groups.append(_Group(_int(group.get(3)), tuple(chunks)))
+    return _int(meta.get(3)), tuple(groups)
+
+
+def _items(value: object) -> list[dict[int, object]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else ""
+
+
 def _row_groups(
     artifact: Artifact,
     ctx: ScanContext,
     source: pa.NativeFile | BinaryIO,
     parquet: pq.ParquetFile,
     schema: pa.Schema,
+    declared: int,
+    groups: tuple[_Group, ...],
 ) -> Iterator[SourceItem]:
-    meta = parquet.metadata
-    yield from _counts(artifact, meta)
+    yield from _counts(artifact, declared, groups)
     external: set[str] = set()
     probe = _DictionaryProbe(source, parquet, schema)
     first = 0
     yielded = False
     skipped = 0
-    for index in range(meta.num_row_groups):
+    for index, group in enumerate(groups):
         if ctx.out_of_time():
             yield ctx.timeout_finding(artifact, artifact.location(row_group=index, row=first))
             break
-        group = meta.row_group(index)
-        if any(group.column(i).file_path for i in range(group.num_columns)):
+        if any(chunk.file_path for chunk in group.chunks):
             yield from _external_chunk(artifact, group, index, external)
         elif bombs := list(_bomb_checks(artifact, ctx, group, index, first)):
             skipped += 1
             if skipped <= MAX_SKIP_REPORTS:  # one crafted footer can declare millions of bomb groups
                 yield from bombs
         else:
-            outcome = yield from _read_group(artifact, ctx, parquet, probe, index, first, group.num_rows)
+            outcome = yield from _read_group(artifact, ctx, parquet, probe, group, index, first)
             yielded = yielded or outcome.yielded
             if outcome.stop:
                 break
@@ -255,9 +409,9 @@ class _DictionaryProbe:
             else None
         )
 
-    def batch_rows(self, group: pq.RowGroupMetaData, index: int) -> int:
-        chunks = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
-        columns = [c for c in self.columns if c in chunks and chunks[c].has_dictionary_page]
+    def batch_rows(self, group: _Group, index: int) -> int:
+        with_pages = {chunk.path for chunk in group.chunks if chunk.dictionary}
+        columns = [c for c in self.columns if c in with_pages]
         if self.reader is None or not columns or group.num_rows == 0:
             return BATCH_ROWS
         batches = self.reader.iter_batches(batch_size=1, row_groups=[index], columns=columns)
@@ -276,16 +430,15 @@ def _is_text(kind: pa.DataType) -> bool:
     )
 
 
-def _counts(artifact: Artifact, meta: pq.FileMetaData) -> Iterator[Finding]:
-    declared = meta.num_rows
-    groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+def _counts(artifact: Artifact, declared: int, row_groups: tuple[_Group, ...]) -> Iterator[Finding]:
+    groups = [group.num_rows for group in row_groups]
     if declared == 0 and sum(groups) == 0 and artifact.name not in SUMMARY_FILES:
         yield EMPTY.finding(
             artifact.path,
             f"{artifact.display} is a Parquet file with no rows ({len(groups)} row group(s)). Check the "
             "job that wrote it; delete it if the partition is meant to be empty.",
             location=artifact.location(),
-            evidence=f"num_rows=0, row groups={len(groups)}, columns={meta.num_columns}",
+            evidence=f"num_rows=0, row groups={len(groups)}",
             key="no rows",
         )
     elif declared != sum(groups):
@@ -300,17 +453,14 @@ def _counts(artifact: Artifact, meta: pq.FileMetaData) -> Iterator[Finding]:
         )
 
 
-def _external_chunk(
-    artifact: Artifact, group: pq.RowGroupMetaData, index: int, reported: set[str]
-) -> Iterator[Finding]:
+def _external_chunk(artifact: Artifact, group: _Group, index: int, reported: set[str]) -> Iterator[Finding]:
     """A row group whose chunks live elsewhere is not read: its offsets do not point into this file.
 
     Dataset summary files (``_metadata``) legitimately list the row groups of their sibling part
     files, which are scanned on their own: a plain sibling name is LOW. A path that leaves the
     folder is how a reader gets pointed at files it should never open: HIGH.
     """
-    for column in range(group.num_columns):
-        chunk = group.column(column)
+    for chunk in group.chunks:
         target = chunk.file_path
         if not target or target in reported:
             continue
@@ -318,14 +468,14 @@ def _external_chunk(
         escapes = _leaves_folder(target)
         yield EXTERNAL_CHUNK.finding(
             artifact.path,
-            f"Row group {index} of {artifact.display} (column {escape(chunk.path_in_schema)!r}) is stored "
+            f"Row group {index} of {artifact.display} (column {escape(chunk.path)!r}) is stored "
             f"in another file, {escape(target)[:200]!r}; it was not read here. "
             + (
                 "The path leaves the dataset folder: rewrite the dataset as self-contained files."
                 if escapes
                 else "This is a dataset summary file; the part file it names is checked on its own."
             ),
-            location=artifact.location(row_group=index, field=chunk.path_in_schema),
+            location=artifact.location(row_group=index, field=chunk.path),
             evidence=f"file_path={escape(target)[:500]}",
             key=target[:200],
             severity=None if escapes else Severity.LOW,
@@ -339,22 +489,21 @@ def _leaves_folder(target: str) -> bool:
 
 
 def _bomb_checks(
-    artifact: Artifact, ctx: ScanContext, group: pq.RowGroupMetaData, index: int, first: int
+    artifact: Artifact, ctx: ScanContext, group: _Group, index: int, first: int
 ) -> Iterator[Finding]:
     """Declared sizes of each column chunk, judged before a byte of the row group is inflated."""
     total = 0
-    for column in range(group.num_columns):
-        chunk = group.column(column)
-        packed, raw = chunk.total_compressed_size, chunk.total_uncompressed_size
+    for chunk in group.chunks:
+        packed, raw = chunk.packed, chunk.raw
         total += max(raw, 0)
         if raw > RATIO_GRACE and raw > packed * ctx.limits.max_compression_ratio:
             yield ctx.limit_finding(
                 artifact,
                 "max_compression_ratio",
-                f"column chunk {escape(chunk.path_in_schema)!r} of row group {index} of {artifact.display} "
+                f"column chunk {escape(chunk.path)!r} of row group {index} of {artifact.display} "
                 f"declares {raw:,} bytes uncompressed from {packed:,} compressed (a decompression bomb); "
                 f"row group {index} (rows {first:,}-{first + group.num_rows - 1:,}) was skipped",
-                artifact.location(row_group=index, row=first, field=chunk.path_in_schema),
+                artifact.location(row_group=index, row=first, field=chunk.path),
             )
             return
     if total > ctx.limits.max_decompressed_bytes:
@@ -378,13 +527,14 @@ def _read_group(
     ctx: ScanContext,
     parquet: pq.ParquetFile,
     probe: _DictionaryProbe,
+    group: _Group,
     index: int,
     first: int,
-    declared: int,
 ) -> Generator[SourceItem, None, _Outcome]:
+    declared = group.num_rows
     decoded = 0
     try:
-        rows = probe.batch_rows(parquet.metadata.row_group(index), index)
+        rows = probe.batch_rows(group, index)
         for batch in parquet.iter_batches(batch_size=rows, row_groups=[index], use_threads=False):
             size = decoded_bytes(batch)
             if not ctx.charge_inflated(size):
