@@ -140,3 +140,22 @@ def test_trusted_globals_are_exact_unless_prefix_is_explicit() -> None:
     assert not policy.trusts_global("mypkg.Model.evil")
     assert not policy.trusts_global("mypkg.Other")
     assert policy.trusts_global("other.anything")
+
+
+def test_dataset_decoding_budget_scales_with_the_file_not_a_fixed_total() -> None:
+    import io
+
+    from mlsec_dagster.engine.artifact import Artifact
+    from mlsec_dagster.engine.context import DECODED_GRACE_BYTES, ScanContext
+
+    def artifact(size: int) -> Artifact:
+        return Artifact("d.parquet", (), size, b"", lambda: io.BytesIO(b""))
+
+    ctx = ScanContext(Policy(), ())
+    ctx.start_file()
+    big = artifact(2 * 1024**3)
+    assert all(ctx.charge_decoded(big, 1024**3) for _ in range(6))  # a 2 GiB file decoding to 6 GiB
+    ctx.start_file()
+    small = artifact(1024 * 1024)
+    assert ctx.charge_decoded(small, DECODED_GRACE_BYTES)
+    assert not ctx.charge_decoded(small, 1)  # 1 MiB x 250 is below the grace: the grace is the limit

@@ -77,6 +77,10 @@ DATASET_EXTENSIONS = frozenset(
 """Names that promise a dataset: unknown content under them is reported the same way."""
 
 
+DECODED_GRACE_BYTES = 256 * 1024 * 1024
+"""Any dataset may decode to this much, whatever its size (a 1 KB file of wide text rows is no bomb)."""
+
+
 @dataclass(frozen=True)
 class Scanner:
     """One format: how to recognise it from its bytes and how to judge it."""
@@ -114,6 +118,7 @@ class ScanContext:
         self.schemas: list[SchemaRecord] = []
         self._deadline = float("inf")
         self._inflated = 0
+        self._decoded = 0
 
     @property
     def limits(self) -> Limits:
@@ -123,6 +128,7 @@ class ScanContext:
     def start_file(self) -> None:
         self._deadline = time.monotonic() + self.limits.timeout_seconds
         self._inflated = 0
+        self._decoded = 0
 
     def out_of_time(self) -> bool:
         return time.monotonic() > self._deadline
@@ -139,6 +145,18 @@ class ScanContext:
         """Count decompressed bytes; False once the file's inflation budget is spent."""
         self._inflated += nbytes
         return self._inflated <= self.limits.max_decompressed_bytes
+
+    def charge_decoded(self, artifact: Artifact, nbytes: int) -> bool:
+        """Count bytes a dataset reader decoded; False once they pass ``max_compression_ratio`` x the
+        stream's size (after ``DECODED_GRACE_BYTES``).
+
+        Not the inflation budget: a multi-GB dataset legitimately decodes to many GB in bounded
+        batches. What a bomb has that a dataset does not is amplification (a 1 MB file whose
+        dictionary entry repeats into 100 GB of text), so the budget scales with the file.
+        """
+        self._decoded += nbytes
+        limit = max(DECODED_GRACE_BYTES, max(artifact.size, 0) * self.limits.max_compression_ratio)
+        return self._decoded <= limit
 
     def limit_finding(
         self, artifact: Artifact, limit: str, detail: str, location: Location | None = None

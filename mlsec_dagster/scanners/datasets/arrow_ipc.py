@@ -278,7 +278,7 @@ class _Batches:
         Damage is left to pyarrow's reader, which reports it with more detail.
         """
         limits = self.ctx.limits
-        offset, index, total = start, 0, 0
+        offset, index = start, 0
         try:
             for _ in range(MAX_MESSAGES):
                 message = _message_at(source, offset)
@@ -288,15 +288,14 @@ class _Batches:
                         break
                     offset += 8
                     continue
-                total += message.inflated
                 if (
                     message.inflated > RATIO_GRACE
                     and message.inflated > message.body * limits.max_compression_ratio
                 ):
                     detail = f"declares {message.inflated:,} bytes inflated from a {message.body:,}-byte body"
                     return index, self._bomb(detail, "max_compression_ratio", offset, index)
-                if total > limits.max_decompressed_bytes:
-                    detail = f"brings the declared inflated total to {total:,} bytes"
+                if message.inflated > limits.max_decompressed_bytes:
+                    detail = f"declares {message.inflated:,} bytes inflated, more than one message may hold"
                     return index, self._bomb(detail, "max_decompressed_bytes", offset, index)
                 index += message.kind == _RECORD_BATCH
                 offset = message.end
@@ -330,12 +329,13 @@ class _Batches:
             )
             return False
         size = decoded_bytes(batch)
-        if not self.ctx.charge_inflated(size):
+        if not self.ctx.charge_decoded(self.artifact, size):
             self.stopped = True
             yield self.ctx.limit_finding(
                 self.artifact,
-                "max_decompressed_bytes",
-                f"decoding {self.artifact.display} reached the inflation budget at record batch {index}",
+                "max_compression_ratio",
+                f"{self.artifact.display} decoded to more than max_compression_ratio x its size by record "
+                f"batch {index} (an amplification bomb)",
                 self.artifact.location(row_group=index, row=self.first),
             )
             return False

@@ -520,9 +520,9 @@ class _Reader:
             )
             self.stop = partial(self._limit, "max_compression_ratio", detail, index, start)
             return None
-        if not self.ctx.charge_inflated(len(raw)):
-            detail = f"inflating Avro block {index} exceeds the file's decompression budget"
-            self.stop = partial(self._limit, "max_decompressed_bytes", detail, index, start)
+        if not self.ctx.charge_decoded(self.artifact, len(raw)):
+            detail = f"by Avro block {index} the file inflated to more than max_compression_ratio x its size"
+            self.stop = partial(self._limit, "max_compression_ratio", detail, index, start)
             return None
         return raw
 

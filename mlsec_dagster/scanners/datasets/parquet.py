@@ -8,7 +8,8 @@ small thrift reader of our own: pyarrow's per-column metadata accessors abort th
 some corrupt footers. Metadata can lie (a small declared size over huge pages), and dictionary
 encoding multiplies honest sizes (one 1 MiB entry x a million rows), so what is decoded is bounded
 too: a probe of each row group's dictionaries sets how many rows one batch may hold, every batch's
-decoded bytes are charged to the file's budget (``ctx.charge_inflated``), and a batch larger than
+decoded bytes are charged to the file's amplification budget (``ctx.charge_decoded``: ratio x file
+size, so honest multi-GB files pass), and a batch larger than
 ``BATCH_BYTES`` is sliced before the detectors see it. Row counts are compared three ways (footer
 total, row-group sum, rows really decoded): a file that holds fewer or more rows than it claims is
 a finding, never a pass.
@@ -535,13 +536,14 @@ def _read_group(
     decoded = 0
     try:
         rows = probe.batch_rows(group, index)
-        for batch in parquet.iter_batches(batch_size=rows, row_groups=[index], use_threads=False):
+        for batch in parquet.iter_batches(batch_size=rows, row_groups=[index], use_threads=True):
             size = decoded_bytes(batch)
-            if not ctx.charge_inflated(size):
+            if not ctx.charge_decoded(artifact, size):
                 yield ctx.limit_finding(
                     artifact,
-                    "max_decompressed_bytes",
-                    f"decoding {artifact.display} reached the inflation budget in row group {index}",
+                    "max_compression_ratio",
+                    f"{artifact.display} decoded to more than max_compression_ratio x its size by row "
+                    f"group {index} (an amplification bomb)",
                     artifact.location(row_group=index, row=first + decoded),
                 )
                 return _Outcome(decoded > 0, stop=True)
