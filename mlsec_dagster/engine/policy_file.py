@@ -444,6 +444,12 @@ def _build_custom_pattern(ctx: _Context, node: yaml.Node, path: str, values: dic
 
 
 def _build_dataset_rules(ctx: _Context, node: yaml.Node, path: str, values: dict[str, Any]) -> Any:
+    if "code" in values.get("disabled_detectors", ()):
+        return ctx.error(
+            node,
+            f"{path}.disabled_detectors",
+            "`code` is a column allowance, not a detector; it cannot be disabled",
+        )
     return DatasetRules(**values)
 
 
@@ -457,7 +463,8 @@ _LIMIT_EFFECTS = {
     "max_nesting_depth": "Containers inside containers (zip in zip, gzip in tar...).",
     "max_archive_members": "Members read from one archive.",
     "max_decompressed_bytes": "Bytes inflated from compressed streams for one top-level file.",
-    "max_compression_ratio": "Inflated/compressed ratio above which a stream counts as a bomb.",
+    "max_compression_ratio": "Inflated/compressed ratio above which a stream counts as a bomb; for datasets "
+    "also the bytes a file may decode to, as a multiple of its size (after 256 MiB).",
     "max_pickle_bytes": "Bytes of pickle opcode stream read from one member.",
     "max_pickle_opcodes": "Pickle opcodes interpreted per stream.",
     "max_pickle_memo": "Pickle memo entries per stream.",
