@@ -75,7 +75,8 @@ class ColumnRule:
     reason: str
 
     def matches(self, column: str) -> bool:
-        return fnmatch.fnmatchcase(column, self.name)
+        # `items[]` in a column name is literal, not an fnmatch character class.
+        return fnmatch.fnmatchcase(column, self.name.replace("[]", "[[]]"))
 
 
 @dataclass(frozen=True)

@@ -189,3 +189,11 @@ def test_field_metadata_is_scanned_and_header_findings_have_no_row_group() -> No
     (finding,) = scan_dataframe(table, "t").findings
     assert finding.location.field == "(metadata text description)"
     assert finding.location.row is None and finding.location.row_group is None
+
+
+def test_column_rules_match_nested_names_literally() -> None:
+    rule = ColumnRule(name="answers[].body", allow=frozenset({"html"}), reason="Q&A answers")
+    assert rule.matches("answers[].body") and not rule.matches("answers.body")
+    frame = pl.DataFrame({"answers": [[{"body": "ZZQ"}]]})
+    (finding,) = scan_dataframe(frame, "qa", Policy(dataset_rules=DatasetRules(columns=(rule,)))).findings
+    assert finding.location.field == "answers[].body" and finding.severity is Severity.INFO
