@@ -35,7 +35,7 @@ CUSTOM_PATTERN = define(
 
 def detect(cells: Cells, ctx: DetectorContext) -> Iterator[Match]:
     for pattern in ctx.rules.custom_patterns:
-        if not any(fnmatch.fnmatchcase(cells.field, glob) for glob in pattern.columns):
+        if not any(fnmatch.fnmatchcase(cells.field, glob.replace("[]", "[[]]")) for glob in pattern.columns):
             continue
         try:
             mask = cells.values.str.contains(pattern.pattern)
