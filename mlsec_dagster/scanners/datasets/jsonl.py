@@ -93,8 +93,8 @@ def _mode(artifact: Artifact) -> str | None:
         return "lines" if body[:1] in (b"", b"{", b"[") else None  # empty: reported as MLS-DAT-002
     if not name.endswith(".json") or _NOT_DATASETS.match(name):
         return None
-    if _is_array_of_objects(body):
-        return "array"
+    if body[:1] == b"[":
+        return "array"  # configs are objects; a top-level array is data (or a parser bomb to report)
     return "lines" if body[:1] == b"{" and _two_object_lines(body) else None
 
 
