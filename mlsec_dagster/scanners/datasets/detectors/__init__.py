@@ -9,6 +9,7 @@ from __future__ import annotations
 from mlsec_dagster.scanners.datasets.detectors import (
     binary,
     custom,
+    encoded,
     formula,
     html,
     injection,
@@ -27,6 +28,7 @@ DETECTORS: tuple[Detector, ...] = (
     formula.DETECTOR,
     terminal.DETECTOR,
     binary.DETECTOR,
+    encoded.DETECTOR,
     secrets.DETECTOR,
     custom.DETECTOR,
 )

@@ -176,6 +176,7 @@ _PIECES: dict[str, tuple[str, ...]] = {
         r"|(?i:(?:java|vb)script):)",
     ),
     "zip": (r"PK\x03\x04[\x0a\x14\x2d]\x00",),
+    "gif_script": (r"GIF8[79]a/\*",),  # the GIF's width bytes open a JavaScript comment: a GIF/JS polyglot
     "markup": (r"<(?i:html[ \t\r\n>]|!doctype html|body[ \t\r\n>])",),
 }  # fmt: skip
 """Payloads searched inside every cell, images included. Each piece starts with a literal byte so RE2
@@ -195,6 +196,7 @@ _EXE_INSIDE = "|".join(_PIECES["executable"])
 _ACTIVE = "|".join((*_PIECES["active"], _TEXT_ACTIVE))
 _ZIP_INSIDE = "|".join(_PIECES["zip"])
 _MARKUP = "|".join(_PIECES["markup"])
+_GIF_SCRIPT = "|".join(_PIECES["gif_script"])
 
 _MARKUP_COLUMN_SHARE = 0.2
 """Above this share of markup cells, a column stores documents: script/HTML findings drop to MEDIUM."""
@@ -214,7 +216,7 @@ def detect(cells: Cells, ctx: DetectorContext) -> Iterator[Match]:
     found = {name: _search_any(array, pieces) for name, pieces in _PIECES.items()}
     danger, pickled, markup = found["danger"], found["pickle"], found["markup"]
     active = found["active"] | _refine(array, ~image, _TEXT_ACTIVE)
-    embedded = danger | pickled | active | markup | found["executable"] | found["zip"]
+    embedded = danger | pickled | active | markup | found["executable"] | found["zip"] | found["gif_script"]
 
     pickle_cell = ~image & ((kinds["pickle"] & _ends_with(array, b".")) | danger | pickled)
     claimed = image | pickle_cell
@@ -380,12 +382,27 @@ def _payload_at(data: bytes) -> tuple[int, str] | None:
         (_EXE_INSIDE, "an executable"),
         (_ACTIVE, "script/active HTML"),
         (_ZIP_INSIDE, "a ZIP archive"),
+        (_GIF_SCRIPT, "a JavaScript comment opened by the GIF header (GIF/JS polyglot)"),
         (_MARKUP, "an HTML document"),
     ):
         m = _bytes_re(regex).search(data)
         if m is not None:
             return m.start(), what
     return None
+
+
+def looks_like_pickle(data: bytes) -> bool:
+    """A pickle stream starts here (protocol header, or a protocol-0 GLOBAL)."""
+    magic = _sniff(data)
+    return (magic is not None and magic.kind == "pickle") or _bytes_re(_DANGER).match(data) is not None
+
+
+def names_dangerous_callable(data: bytes) -> bool:
+    return _bytes_re(_DANGER).search(data) is not None
+
+
+def pickle_globals(data: bytes) -> list[str]:
+    return _globals(data)
 
 
 def _explain_pickle(value: Any) -> Explained:
