@@ -197,3 +197,26 @@ def test_column_rules_match_nested_names_literally() -> None:
     frame = pl.DataFrame({"answers": [[{"body": "ZZQ"}]]})
     (finding,) = scan_dataframe(frame, "qa", Policy(dataset_rules=DatasetRules(columns=(rule,)))).findings
     assert finding.location.field == "answers[].body" and finding.severity is Severity.INFO
+
+
+def test_a_high_cell_cannot_hide_behind_many_lower_graded_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Caps are per grade: the one HIGH cell after 500 MEDIUM look-alikes is still listed."""
+
+    def graded(cells: Cells, ctx: DetectorContext) -> Iterator[Match]:
+        hits = cells.values.str.contains("ZZQ", literal=True).fill_null(False).arg_true().to_numpy()
+
+        def explain(value: str) -> Explained:
+            quoted = value.startswith("`")
+            return Explained(0, "probe", value[:20], "zzq", Severity.MEDIUM if quoted else None)
+
+        yield Match(PROBE, hits, explain)
+
+    monkeypatch.setattr(cells_module, "DETECTORS", (Detector("html", graded),))
+    texts = _texts(2_000, {i: "`ZZQ quoted`" for i in range(500)} | {1_500: "ZZQ told in prose"})
+    result = scan_dataframe(
+        pl.DataFrame({"text": texts}), "t", Policy(dataset_rules=DatasetRules(max_findings_per_column=5))
+    )
+    listed = [(f.location.row, f.severity) for f in result.findings if f.rule_id == PROBE.id]
+    assert (1_500, Severity.HIGH) in listed and len(listed) == 6
+    (summary,) = [f for f in result.findings if f.rule_id == "MLS-DAT-011"]
+    assert summary.severity is Severity.MEDIUM and "495 more MEDIUM" in summary.message

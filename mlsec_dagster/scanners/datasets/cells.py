@@ -24,14 +24,18 @@ from mlsec_dagster.scanners.datasets.evidence import escape, snippet
 from mlsec_dagster.scanners.datasets.flatten import Skipped, leaves, schema_text
 from mlsec_dagster.scanners.datasets.model import Batch, Cells, Detector, DetectorContext, Match, Source
 
+EXPLAIN_BUDGET = 2_000
+"""Matched cells graded one by one per rule and column and file; past it they are only counted."""
+
 
 @dataclass
 class _Tally:
-    """Per (rule, column): how many matches were listed, how many only counted."""
+    """Per (rule, column, grade): how many matches were listed, how many only counted."""
 
     rule: Rule
     field: str
-    severity: Severity
+    severity: Severity | None
+    """None: cells past the explain budget, never graded."""
     listed: int = 0
     extra: int = 0
     first_extra_row: int | None = None
@@ -43,7 +47,8 @@ class _State:
     fmt: str
     rules: DatasetRules
     detectors: tuple[Detector, ...]
-    tallies: dict[tuple[str, str], _Tally] = field(default_factory=dict)
+    tallies: dict[tuple[str, str, Severity | None], _Tally] = field(default_factory=dict)
+    explained: dict[tuple[str, str], int] = field(default_factory=dict)
     rows: int = 0
     reported_skips: set[str] = field(default_factory=set)
 
@@ -179,35 +184,39 @@ def _report(
     allow: frozenset[str],
     header_names: list[str] | None,
 ) -> Iterator[Finding]:
+    """Grade every matched cell (up to ``EXPLAIN_BUDGET`` per rule and column) and list the first
+    ``max_findings_per_column`` of each grade; the rest are counted in summary findings.
+
+    Caps are per grade so that a HIGH cell cannot hide behind many MEDIUM look-alikes of the same
+    rule in the same column (a prose ``curl | sh`` among hundreds of quoted ones).
+    """
     cap = state.rules.max_findings_per_column
     for index in match.indices:
         index = int(index)
         field_name = header_names[index] if header_names is not None else cells.field
-        tally_key = (match.rule.id, field_name if header_names is None else cells.field)
-        tally = state.tallies.get(tally_key)
-        if tally is None:
-            tally = state.tallies[tally_key] = _Tally(
-                match.rule, cells.field, match.severity or match.rule.severity
-            )
+        column = field_name if header_names is None else cells.field
         row = cells.row_of(index)
         global_row = None if row is None else batch.first_row + row
-        if tally.listed >= cap:
-            tally.extra += 1
-            if tally.first_extra_row is None:
-                tally.first_extra_row = global_row
+        budget_key = (match.rule.id, column)
+        explained = state.explained.get(budget_key, 0)
+        if explained >= EXPLAIN_BUDGET:
+            _count_unlisted(
+                _unlisted(state, (match.rule.id, column, None), match.rule, cells.field), global_row
+            )
             continue
-        value = cells.values[index]
-        why = match.explain(value)
+        state.explained[budget_key] = explained + 1
+        why = match.explain(cells.values[index])
         severity = why.severity or match.severity or match.rule.severity
         note = match.note
-        families = {detector.family, *why.families}
-        allowed = sorted(families & allow)
+        allowed = sorted({detector.family, *why.families} & allow)
         if allowed:
             severity = Severity.INFO
             reasons = "; ".join(r.reason for r in state.rules.columns if r.matches(cells.field))
             note = f"{note} Allowed in this column by policy ({', '.join(allowed)}: {reasons})."
-        # The summary of unlisted cells takes the worst listed grade (cell-level re-grades included).
-        tally.severity = severity if tally.listed == 0 else max(tally.severity, severity)
+        tally = _unlisted(state, (match.rule.id, column, severity), match.rule, cells.field)
+        if tally.listed >= cap:
+            _count_unlisted(tally, global_row)
+            continue
         tally.listed += 1
         where = f"column {escape(field_name)!r}" + (
             f", row {global_row}" if global_row is not None else " (header)"
@@ -227,20 +236,44 @@ def _report(
         )
 
 
+def _unlisted(state: _State, key: tuple[str, str, Severity | None], rule: Rule, column: str) -> _Tally:
+    tally = state.tallies.get(key)
+    if tally is None:
+        tally = state.tallies[key] = _Tally(rule, column, key[2])
+    return tally
+
+
+def _count_unlisted(tally: _Tally, row: int | None) -> None:
+    tally.extra += 1
+    if tally.first_extra_row is None:
+        tally.first_extra_row = row
+
+
 def _summaries(state: _State) -> Iterator[Finding]:
+    graded = [t for t in state.tallies.values() if t.severity is not None]
     for tally in state.tallies.values():
         if not tally.extra:
             continue
+        if tally.severity is None:  # past the explain budget: graded like the worst cell seen
+            seen = [
+                t.severity
+                for t in graded
+                if t.severity is not None and t.rule.id == tally.rule.id and t.field == tally.field
+            ]
+            severity = max(seen, default=tally.rule.severity)
+            what = f"{tally.extra} more cell(s), not graded one by one (explain budget {EXPLAIN_BUDGET:,})"
+        else:
+            severity = tally.severity
+            what = f"{tally.extra} more {severity.name} cell(s) beyond the {tally.listed} listed"
         yield structure.MORE_FINDINGS.finding(
             state.artifact.path,
-            f"{tally.rule.id} ({tally.rule.title}) matched {tally.extra} more cell(s) in column "
-            f"{escape(tally.field)!r} of {state.artifact.display} beyond the {tally.listed} listed "
-            f"(first unlisted row: {tally.first_extra_row}). Raise `max_findings_per_column` to list them, "
-            "or add a column rule if this content is expected there.",
+            f"{tally.rule.id} ({tally.rule.title}) matched {what} in column {escape(tally.field)!r} of "
+            f"{state.artifact.display} (first unlisted row: {tally.first_extra_row}). Raise "
+            "`max_findings_per_column` to list them, or add a column rule if this content is expected there.",
             location=state.artifact.location(field=tally.field, row=tally.first_extra_row),
             evidence=f"{tally.rule.id}: {tally.listed} listed, {tally.extra} more",
-            key=f"{tally.field}\x1f{tally.rule.id}",
-            severity=tally.severity,
+            key=f"{tally.field}\x1f{tally.rule.id}\x1f{tally.severity.name if tally.severity else '-'}",
+            severity=severity,
         )
 
 
