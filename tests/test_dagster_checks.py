@@ -167,13 +167,22 @@ def test_path_to_a_missing_file_fails_closed(tmp_path: Path) -> None:
 
 
 def test_folder_whose_files_are_all_excluded_fails_closed(tmp_path: Path) -> None:
-    (tmp_path / ".mlsecignore").write_text("models/\n")
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "weights.bin").write_bytes(os.urandom(64))
+    (tmp_path / "models" / ".git").mkdir(parents=True)  # tool/VCS folders are never scanned
+    (tmp_path / "models" / ".git" / "weights.bin").write_bytes(os.urandom(64))
     result, evaluation = run(tmp_path, tmp_path / "models")
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
     assert "nothing was scanned" in (evaluation.description or "")
     assert not released(result)
+
+
+def test_a_folder_the_check_names_is_scanned_even_when_mlsecignore_covers_it(tmp_path: Path) -> None:
+    """A repository may ignore its data folder for repo-wide scans; the asset's own check still reads it."""
+    (tmp_path / ".mlsecignore").write_text("models/\n")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "weights.bin").write_bytes(os.urandom(64))
+    _, evaluation = run(tmp_path, tmp_path / "models")
+    assert evaluation.metadata["mlsec/files_scanned"].value == 1
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN  # MLS-SCN-003
 
 
 def test_check_never_loads_the_asset_value_through_the_io_manager(tmp_path: Path, canary: Path) -> None:
