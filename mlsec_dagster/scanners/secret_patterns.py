@@ -39,12 +39,17 @@ class SecretPattern:
     regex: str
     """Rust- and Python-compatible; group ``group`` is the secret."""
     prefixes: tuple[str, ...]
-    """Case-sensitive literals, at least one of which occurs in every match (prefilter)."""
+    """Case-sensitive literals, at least one of which occurs in every match (prefilter). Not always the
+    token's prefix: a literal starting with an upper-case letter, ``_``, ``-`` or ``/`` (``_live_``
+    for ``sk_live_``) keeps the SIMD literal search fast on lower-case prose."""
     group: int = 0
     requires: str | None = None
     """A second regex that must also match somewhere in the same text (e.g. the service-account type)."""
     unless: str | None = None
     """Text matching this regex is reported by another pattern instead (no double report)."""
+    folded: str | None = None
+    """For a pattern that ignores case: a lower-case literal that every match holds once the text is
+    ASCII-lower-cased, so one search of the lower-cased text covers every spelling."""
 
 
 def _rule(number: int, title: str, severity: Severity, description: str, remediation: str) -> Rule:
@@ -141,12 +146,12 @@ PATTERNS: tuple[SecretPattern, ...] = (
     SecretPattern(
         GCP_SERVICE_ACCOUNT, "gcp-service-account", "a Google Cloud service-account key",
         r"\"private_key\"[ \t]*:[ \t]*\"-----BEGIN PRIVATE KEY-----" + _PEM_BODY,
-        ("service_account",), requires=_GCP_TYPE,
+        ("PRIVATE KEY",), requires=_GCP_TYPE,
     ),
     SecretPattern(
         PRIVATE_KEY, "private-key", "a private key",
         r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----" + _PEM_BODY,
-        ("PRIVATE KEY-----",), unless=_GCP_TYPE,
+        ("PRIVATE KEY",), unless=_GCP_TYPE,
     ),
     SecretPattern(
         AWS_KEY, "aws-access-key", "an AWS access key id",
@@ -154,7 +159,7 @@ PATTERNS: tuple[SecretPattern, ...] = (
     ),
     SecretPattern(
         HUGGINGFACE, "huggingface-token", "a Hugging Face access token",
-        r"((?:hf_|api_org_)[A-Za-z]{34})" + _END, ("hf_", "api_org_"), group=1,
+        r"((?:hf_|api_org_)[A-Za-z]{34})" + _END, ("hf_", "_org_"), group=1,
     ),
     SecretPattern(
         OPENAI, "openai-key", "an OpenAI API key",
@@ -163,29 +168,29 @@ PATTERNS: tuple[SecretPattern, ...] = (
     ),
     SecretPattern(
         ANTHROPIC, "anthropic-key", "an Anthropic API key",
-        r"(sk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_-]{80,120}AA)(?:[^A-Za-z0-9_-]|$)", ("sk-ant-",),
+        r"(sk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_-]{80,120}AA)(?:[^A-Za-z0-9_-]|$)", ("-ant-",),
         group=1,
     ),
     SecretPattern(
         GITHUB, "github-token", "a GitHub token",
         r"((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})"
         + _END,
-        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), group=1,
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "_pat_"), group=1,
     ),
     SecretPattern(
         SLACK, "slack-token", "a Slack token",
         r"(xox[baprs]-[0-9]{8,13}-[A-Za-z0-9-]{8,}"
         r"|hooks\.slack\.com/services/T[A-Z0-9]{6,12}/B[A-Z0-9]{6,12}/[A-Za-z0-9]{20,32})",
-        ("xoxb-", "xoxa-", "xoxp-", "xoxr-", "xoxs-", "hooks.slack.com/services/"), group=1,
+        ("xox", "/services/"), group=1,
     ),
     SecretPattern(
         WANDB, "wandb-key", "a Weights & Biases API key",
         r"(?i:wandb)[^\r\n]{0,40}?[^0-9a-fA-F]([0-9a-f]{40})(?:[^0-9a-fA-F]|$)",
-        ("wandb", "WANDB", "Wandb", "WandB"), group=1,
+        ("wandb", "WANDB", "Wandb", "WandB"), group=1, folded="wandb",
     ),
     SecretPattern(
         PYPI, "pypi-token", "a PyPI upload token",
-        r"(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})", ("pypi-AgEIcHlwaS5vcmc",), group=1,
+        r"(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})", ("AgEIcHlwaS5vcmc",), group=1,
     ),
     SecretPattern(
         GOOGLE_API, "google-api-key", "a Google API key",
@@ -193,7 +198,7 @@ PATTERNS: tuple[SecretPattern, ...] = (
     ),
     SecretPattern(
         STRIPE, "stripe-live-key", "a Stripe live secret key",
-        r"((?:sk|rk)_live_[0-9A-Za-z]{24,99})" + _END, ("sk_live_", "rk_live_"), group=1,
+        r"((?:sk|rk)_live_[0-9A-Za-z]{24,99})" + _END, ("_live_",), group=1,
     ),
 )  # fmt: skip
 
@@ -209,6 +214,15 @@ def literal_alternation(literals: tuple[str, ...]) -> str:
 
 PREFILTER = literal_alternation(PREFIXES)
 """One pass of this over a text column marks the candidate texts for the precise patterns."""
+
+CASED_PREFILTER = literal_alternation(
+    tuple(dict.fromkeys(p for pattern in PATTERNS if pattern.folded is None for p in pattern.prefixes))
+)
+FOLDED_PREFILTER = literal_alternation(tuple(p.folded for p in PATTERNS if p.folded is not None))
+"""Where lower-cased text is at hand (dataset columns), ``CASED_PREFILTER`` over the text plus
+``FOLDED_PREFILTER`` over its lower-cased copy find every candidate, including odd spellings
+(``wAnDb``) that :data:`PREFILTER` misses; two short literal sets also search ~1.5x faster than one
+long one."""
 
 AWS_SECRET_NEAR = r"(?:^|[^A-Za-z0-9/+])([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"
 """A 40-character AWS secret access key; searched within :data:`AWS_SECRET_WINDOW` chars of a key id."""

@@ -204,3 +204,27 @@ def test_formula_injection_end_to_end_through_the_csv_reader(tmp_path: Path, can
             ("MLS-FML-001", Severity.HIGH, "note", 10_500),
             ("MLS-FML-001", Severity.HIGH, "@SUM(1+1)*cmd|' /C calc'!A0", None),
         }, name
+
+
+def test_control_byte_scan_matches_a_per_character_check_at_every_code_point_and_block_edge() -> None:
+    """The detector scans the Arrow byte buffer with numpy; it must find exactly the cells a plain
+    per-character test finds: every C0 but tab/LF/VT/FF/CR, DEL and U+0080-U+009F, wherever they sit
+    (including right at the 256 KiB block edges, and a C1 control whose two bytes straddle one)."""
+    from mlsec_dagster.scanners.datasets.detectors import terminal
+
+    block = terminal._BLOCK
+    cells: list[str | None] = [f"row {cp} \u00e9 {chr(cp)} \u00a0end" for cp in range(0x300)]
+    cells += [None, "", "plain\ttext\r\nwith\x0bbreaks\x0c", "\u00c2\u0085 mojibake", "\u4e2d\u6587\u0085"]
+    for at in (block - 2, block - 1, block, block + 1, 3 * block - 1):
+        for char in ("\x1b", "\x7f", "\x85", "\x9b", "\x00"):
+            cells.append("a" * at + char + "tail")
+            cells.append("\u00e9" * (at // 2) + char)
+    series = pl.Series("c", cells, dtype=pl.String)
+    expected = [
+        i
+        for i, v in enumerate(cells)
+        if v is not None
+        and any((ord(c) < 0x20 and c not in "\t\n\x0b\x0c\r") or 0x7F <= ord(c) <= 0x9F for c in v)
+    ]
+    assert terminal._control_rows(series).tolist() == expected
+    assert terminal._control_rows(series.slice(7, 300)).tolist() == [i - 7 for i in expected if 7 <= i < 307]

@@ -209,3 +209,19 @@ def test_pattern_table_is_prefilter_safe_and_python_compatible() -> None:
         for sample in samples:
             if python.search(sample) and not is_placeholder(python.search(sample).group(pattern.group)):  # type: ignore[union-attr]
                 assert any(p in sample for p in pattern.prefixes), (pattern.name, sample)
+
+
+def test_every_spelling_of_a_case_insensitive_pattern_and_pgp_keys_are_candidates() -> None:
+    from mlsec_dagster.scanners.secret_patterns import CASED_PREFILTER, FOLDED_PREFILTER
+
+    body = "".join(random.Random(3).choices(string.ascii_letters + string.digits, k=64))
+    wandb = "".join(random.Random(4).choices("0123456789abcdef", k=40))
+    texts = [f"WaNdB_api_key = {wandb}", f"-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n{body}\n"]
+    findings = scan_dataframe(pl.DataFrame({"text": ["nothing here"] * 50 + texts}), "t").findings
+    assert {(f.rule_id, f.location.row) for f in findings} == {("MLS-SEC-009", 50), ("MLS-SEC-001", 51)}
+    for pattern in PATTERNS:  # every literal is found by the prefilter that owns it
+        if pattern.folded is None:
+            assert pl.Series(pattern.prefixes).str.contains(CASED_PREFILTER).all(), pattern.name
+        else:
+            assert pattern.folded == pattern.folded.lower()
+            assert pl.Series([pattern.folded]).str.contains(FOLDED_PREFILTER).all(), pattern.name

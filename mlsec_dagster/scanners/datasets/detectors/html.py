@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import pyarrow.compute as pc
 
 from mlsec_dagster.engine.findings import Severity
 from mlsec_dagster.engine.rules import Rule, define
@@ -40,13 +39,6 @@ def refine(values: pl.Series, where: Indices, pattern: str) -> Indices:
         return where
     mask = values.gather(where).str.contains(pattern).fill_null(False).to_numpy()
     return where[mask]
-
-
-def ascii_lower(values: pl.Series) -> pl.Series:
-    """Lower-cased copy for literal prefilters; Arrow's ASCII kernel is ~2x polars' Unicode one."""
-    lowered = pl.from_arrow(pc.ascii_lower(values.to_arrow()))
-    assert isinstance(lowered, pl.Series)
-    return lowered
 
 
 def share(values: pl.Series, count: int) -> float:
@@ -80,6 +72,11 @@ def code_context(value: str, offset: int) -> str:
     line_start = before.rfind("\n") + 1
     if before[line_start:].count("`") % 2 == 1:
         return "inside inline code"
+    line = before[line_start:]
+    if line.startswith(("    ", "\t")) and line_start > 0 and not line.strip(" \t").startswith(("-", "*")):
+        return "in an indented code block"
+    if line.lstrip().startswith(("$ ", "# ", "> ", "PS> ", "PS C:")):
+        return "on a shell prompt line"
     return ""
 
 
@@ -201,9 +198,11 @@ _HIDDEN = (
     r"|<[a-z][a-z0-9]*[^<>]*[ \t\r\n](hidden)(?:[ \t\r\n/>=]|$))"
 )
 _TAGGED = r"<[a-zA-Z/!]"
-"""Every element rule needs a tag opening: one SIMD literal search for ``<``, then one byte."""
-_URI_HINTS = (r"(?i)script", "data:")
-"""Script URIs outside tags (markdown links) need ``script`` or ``data:``: two more literal passes."""
+"""Every element rule needs a tag opening: a SIMD search for ``<``, then one byte (~10 GB/s)."""
+_URI_HINTS = "script|\u017fcript|data:"
+"""Script URIs outside tags (markdown links) need ``script`` or ``data:``, searched in the shared
+lower-cased text (``\u017f`` is the long s that Unicode case folding also reads as ``s``). Kept out
+of the tag pass: one alternation of both drops the literal search from ~4 GB/s to ~1 GB/s."""
 
 _INSTRUCTIONS = re.compile(
     r"(?i)\b(ignore|disregard|forget)\b.{0,40}\b(instructions?|previous|prior|above|rules)\b"
@@ -337,15 +336,13 @@ def _mask(values: pl.Series, pattern: str) -> pl.Series:
 
 def detect(cells: Cells, ctx: DetectorContext) -> Iterator[Match]:
     values = cells.values
-    tagged = _mask(values, _TAGGED)
-    anywhere = tagged
-    for hint in _URI_HINTS:
-        anywhere = anywhere | _mask(values, hint)
-    where = anywhere.arg_true().to_numpy().astype(np.int64)
+    tagged = _mask(values, _TAGGED).to_numpy()
+    anywhere = tagged | _mask(cells.lowered, _URI_HINTS).to_numpy()
+    where = np.flatnonzero(anywhere).astype(np.int64)
     if len(where) == 0:
         return
-    lowered = ascii_lower(values.filter(anywhere))
-    tagged_here = tagged.filter(anywhere)
+    lowered = cells.lowered.gather(where)
+    tagged_here = pl.Series(tagged[where])
     column: _Column | None = None
     for probe in _PROBES:
         hinted = _mask(lowered, probe.hint)

@@ -1,13 +1,15 @@
 """Prompt-injection phrases in dataset cells, in nine languages, also when hidden by obfuscation.
 
 A training set, RAG corpus or evaluation set is read by models: a cell saying "ignore all previous
-instructions" is an instruction to the next model that sees it. The hot path is one polars regex
-pass per cell (anchor literals and base64-of-text shapes; hiding characters too in non-ASCII cells,
-which a byte-length check separates at GB/s); the precise phrase grammars run only on the cells it
-selects, base64 runs are decoded with polars kernels, and Python normalisation (``deobfuscate``) runs
-only on cells that carry a hiding character. Text that discusses injection (security vocabulary, the
-phrase in quotation marks, source code) and columns full of it (jailbreak research data) are graded
-down instead of blocking.
+instructions" is an instruction to the next model that sees it. The hot path is a few literal
+searches per column: the anchor words every phrase contains (case-sensitive SIMD search on the shared
+``Cells.lowered``), template punctuation, ``DAN``/``<|``/``##`` on the original text, a numpy block
+test for base64-length tokens, and, only in cells with a non-ASCII character (``Cells.non_ascii``),
+every anchor case-insensitively plus the hiding characters. The precise phrase grammars run only on
+the cells these select, base64 runs are decoded with polars kernels, and Python normalisation
+(``deobfuscate``) runs only on cells that carry a hiding character. Text that discusses injection
+(security vocabulary, the phrase in quotation marks, source code) and columns full of it (jailbreak
+research data) are graded down instead of blocking.
 """
 
 from __future__ import annotations
@@ -26,12 +28,11 @@ from mlsec_dagster.scanners.datasets.detectors import injection_phrases as P
 from mlsec_dagster.scanners.datasets.detectors.deobfuscate import (
     BASE64_TEXT,
     HIDING_MARKERS,
-    OBFUSCATION_MARKERS,
     decoded_base64_runs,
+    long_token_cells,
     matching,
     normalise,
     safe_snippet,
-    split_ascii,
 )
 from mlsec_dagster.scanners.datasets.evidence import snippet
 from mlsec_dagster.scanners.datasets.model import Cells, Detector, DetectorContext, Explained, Match
@@ -84,7 +85,8 @@ DELIMITER = define(
     "A cell contains chat-template control text (`<|im_start|>system`, `[INST]`, `<<SYS>>`, `</system>`, "
     "`### System:`, `<|eot_id|>`): when the row is templated, it closes the user turn and opens a fake "
     "system or assistant turn. In source code (a ``` fence, import/def/print/f-strings) it is MEDIUM "
-    "(code Q&A, prompt tooling)." + _GRADING,
+    "(code Q&A, prompt tooling); in 10 or more cells of one column it is the data's format (pre-templated "
+    "SFT data), MEDIUM." + _GRADING,
     _FIX + " If the column holds pre-templated conversations, allow it with `allow: [injection]`.",
     family=_FAMILY,
 )
@@ -95,7 +97,8 @@ TOOL_CALL = define(
     'A cell contains a tool/function-call structure (`{"tool_call": ...`, `"function_call"`, '
     '`<tool_call>`, `"name": ..., "arguments": ...`) addressed to an assistant: an agent that reads '
     "it may execute the call. In source code (a ``` fence, import/def/print/json.dumps) it is MEDIUM "
-    "(code Q&A)." + _GRADING,
+    "(code Q&A); in 10 or more cells of one column it is the data's format (function-calling data), "
+    "MEDIUM." + _GRADING,
     _FIX + " Function-calling training sets keep tool calls in their own column: allow that column.",
     family=_FAMILY,
 )
@@ -177,6 +180,56 @@ def _phrases(category: str) -> list[tuple[str, str]]:
     return out
 
 
+_ASCII_FOLDS = "[\u017f\u212a]"
+"""The only non-ASCII characters that Unicode simple case folding maps to ASCII letters (s, k)."""
+
+
+def _literals(anchors: tuple[str, ...]) -> str | None:
+    return "|".join(re.escape(a) for a in anchors) or None
+
+
+@dataclass(frozen=True)
+class Anchors:
+    """An anchor set sorted into the passes that find it fastest (polars regexes, None: no such anchor)."""
+
+    words: str | None
+    """Lowercase ASCII letters, case-sensitive on ``Cells.lowered``: one SIMD literal search (Teddy,
+    <= 64 literals; it slows down past that and with literals under three bytes)."""
+    markup: str | None
+    """Other lowercase ASCII (template and tool-call punctuation), a second search on the same text."""
+    exact: str | None
+    """Uppercase (``DAN``) or two-byte (``<|``, ``##``) anchors: case-sensitive on the original text."""
+    wide: str
+    """Only for cells with a non-ASCII character: the non-ASCII anchors case-insensitively, and the two
+    characters whose case folding is ASCII (long s U+017F and the Kelvin sign U+212A: ``(?i)skip``
+    matches 'skip' spelt with a long s, which the ASCII-lowercased text does not show as 'skip')."""
+
+    @classmethod
+    def of(cls, anchors: tuple[str, ...], extra_wide: str = "") -> Anchors:
+        lowered = tuple(a for a in anchors if a.isascii() and a == a.lower() and len(a) >= 3)
+        other = _literals(tuple(a for a in anchors if not a.isascii()))
+        wide = "|".join(p for p in (f"(?i:{other})" if other else "", _ASCII_FOLDS, extra_wide) if p)
+        return cls(
+            _literals(tuple(a for a in lowered if a.isalpha())),
+            _literals(tuple(a for a in lowered if not a.isalpha())),
+            _literals(tuple(a for a in anchors if a.isascii() and a not in lowered)),
+            wide,
+        )
+
+    def mask(
+        self, values: pl.Series, lowered: pl.Series, non_ascii: np.ndarray[Any, np.dtype[np.bool_]]
+    ) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """True where a value contains an anchor (every pass is one polars kernel over the column)."""
+        hit = np.zeros(values.len(), dtype=bool)
+        for pattern in (self.words, self.markup):
+            if pattern:
+                hit |= lowered.str.contains(pattern).fill_null(False).to_numpy()
+        if self.exact:
+            hit |= values.str.contains(self.exact).fill_null(False).to_numpy()
+        hit[matching(values, np.flatnonzero(non_ascii & ~hit).astype(np.int64), self.wide)] = True
+        return hit
+
+
 @dataclass(frozen=True)
 class _Category:
     name: str
@@ -227,12 +280,12 @@ DISCUSSION = (
 )
 """Security vocabulary; Latin and Cyrillic terms only at the start of a word."""
 
-_ANCHORS = "|".join(re.escape(a) for a in (*P.ANCHORS, *P.ANCHORS_OTHER))
-PREFILTER = f"(?i:{_ANCHORS})|{OBFUSCATION_MARKERS}"
-"""The one full pass over non-ASCII cells: any anchor literal, hiding trick or base64-of-text run."""
-PREFILTER_ASCII = "(?i:" + "|".join(re.escape(a) for a in P.ANCHORS if a.isascii()) + f")|{BASE64_TEXT}"
-"""The same for pure-ASCII cells (most of an English dataset): no Unicode classes, a faster scan."""
+PREFILTER = Anchors.of((*P.ANCHORS, *P.ANCHORS_OTHER), HIDING_MARKERS)
+"""The full passes over a column: any anchor of any category, or (non-ASCII cells) a hiding character."""
 
+CHAT_FORMAT_MIN = 10
+"""Chat-template delimiters or tool-call JSON in at least this many cells of a column (in one batch) are
+the dataset's format (SFT / function-calling data), not a few planted cells: MEDIUM, not HIGH."""
 RESEARCH_SHARE = 0.10
 RESEARCH_MIN = 25
 """A column with at least this share (and count) of matching cells is injection data, not poisoned data."""
@@ -244,7 +297,11 @@ _ANY_CATEGORY = "(?i)" + "|".join(c.polars.removeprefix("(?i)") for c in CATEGOR
 
 
 def _classify(values: pl.Series) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """Category index per value (-1: none): one union regex, then the categories on its hits only."""
+    """Category index per value (-1: none): one union regex, then the categories on its hits only.
+
+    Per-category anchor gates before it were measured slower on English prose: common words pass
+    several gates at once, so the case-insensitive grammars then read a cell more than once.
+    """
     result = np.full(values.len(), -1, dtype=np.int64)
     todo = np.flatnonzero(values.str.contains(_ANY_CATEGORY).fill_null(False).to_numpy()).astype(np.int64)
     for number, category in enumerate(CATEGORIES):
@@ -265,9 +322,18 @@ CODE_CONTEXT = (
 _CODE_CONTEXT = re.compile(CODE_CONTEXT)
 
 
+DISCUSSION_WINDOW = 300
+"""Security vocabulary counts only this close (in characters, either side) to the phrase: a long crawled
+page that mentions "example" or "attack" somewhere is not a discussion of the instruction it hides."""
+
+
 def _discussion_grade(values: pl.Series, category: _Category) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """Per value: 0 plain imperative, 1 discussed or quoted, 2 both (cell-level, vectorised)."""
-    vocab = values.str.contains(DISCUSSION).fill_null(False)
+    """Per value: 0 plain imperative, 1 discussed or quoted, 2 both (vectorised)."""
+    text = pl.col("v")
+    found = text.str.find(category.polars).fill_null(0).cast(pl.Int64)  # u32: subtracting would wrap
+    start = (found - DISCUSSION_WINDOW).clip(lower_bound=0)
+    near = pl.DataFrame({"v": values}).select(text.str.slice(start, 2 * DISCUSSION_WINDOW + 200)).to_series()
+    vocab = near.str.contains(DISCUSSION).fill_null(False)
     quoted = values.str.contains(category.quoted).fill_null(False)
     if category.name in _STRUCTURAL:
         quoted = quoted | values.str.contains(CODE_CONTEXT).fill_null(False)
@@ -288,12 +354,7 @@ def detect(cells: Cells, ctx: DetectorContext) -> Iterator[Match]:
     values = cells.values
     if values.len() == 0:
         return
-    ascii_cells, other_cells = split_ascii(values)
-    candidates = np.sort(
-        np.concatenate(
-            (matching(values, ascii_cells, PREFILTER_ASCII), matching(values, other_cells, PREFILTER))
-        )
-    )
+    candidates = _candidates(cells)
     if candidates.size == 0:
         return
     sub = values.gather(candidates)
@@ -315,13 +376,21 @@ def detect(cells: Cells, ctx: DetectorContext) -> Iterator[Match]:
         where = np.flatnonzero(direct == number)
         if where.size:
             grades = _discussion_grade(sub.gather(where), category)
+            chat_format = category.name in _STRUCTURAL and where.size >= CHAT_FORMAT_MIN and not cells.header
+            format_note = (
+                f"{where.size} cells of this column carry {category.name} syntax: it looks like chat-format "
+                "training data (templates, function calls), so this is MEDIUM; declare the column with "
+                "`allow: [injection]` if that is intended."
+                if chat_format
+                else ""
+            )
             for grade in (0, 1, 2):
                 chosen = np.sort(candidates[where[grades == grade]])
                 if chosen.size:
                     severity = _GRADE_SEVERITY[grade]
-                    if research:
+                    if research or chat_format:
                         severity = min(severity, Severity.MEDIUM)
-                    note = " ".join(n for n in (_GRADE_NOTE[grade], column_note) if n)
+                    note = " ".join(n for n in (_GRADE_NOTE[grade], column_note, format_note) if n)
                     matches.append(Match(category.rule, chosen, _explain_direct(category), severity, note))
         hidden = np.sort(candidates[obfuscated == number])
         if hidden.size:
@@ -329,6 +398,16 @@ def detect(cells: Cells, ctx: DetectorContext) -> Iterator[Match]:
             matches.append(Match(OBFUSCATED, hidden, _explain_obfuscated(category), severity, column_note))
     matches.sort(key=lambda m: -(m.severity or m.rule.severity))
     yield from matches
+
+
+def _candidates(cells: Cells) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Cells that may hold a phrase, directly or hidden: every phrase contains an anchor literal
+    (proven by the tests), every hiding trick a non-ASCII character, every base64 run a long token."""
+    values = cells.values
+    hit = PREFILTER.mask(values, cells.lowered, cells.non_ascii)
+    tokens = long_token_cells(values)
+    hit[matching(values, tokens[~hit[tokens]], BASE64_TEXT)] = True
+    return np.flatnonzero(hit).astype(np.int64)
 
 
 def _obfuscated(sub: pl.Series, direct: np.ndarray[Any, np.dtype[np.int64]]) -> np.ndarray[Any, Any]:
@@ -352,7 +431,8 @@ def _obfuscated(sub: pl.Series, direct: np.ndarray[Any, np.dtype[np.int64]]) -> 
             normal = normalise(value)
             texts.append(normal.text if normal.methods else "")
         result[where] = _classify(pl.Series(texts, dtype=pl.String))
-    encoded = np.flatnonzero(sub.str.contains(BASE64_TEXT).fill_null(False).to_numpy() & open_cells & ~hiding)
+    tokens = long_token_cells(sub)
+    encoded = matching(sub, tokens[open_cells[tokens] & ~hiding[tokens]], BASE64_TEXT)
     if encoded.size:
         owners, decoded = decoded_base64_runs(sub.gather(encoded))
         categories = _classify(decoded.fill_null(""))

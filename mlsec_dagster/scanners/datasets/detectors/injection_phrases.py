@@ -8,9 +8,8 @@ the tables are written by hand for each language. In every fragment a single spa
 more whitespace characters"; fragments are otherwise regex syntax valid in polars (Rust) and Python.
 Matching is case-insensitive; ``(?-i:...)`` marks the rare case-sensitive part (DAN).
 
-``ANCHORS`` are the cheap literals of the vectorised prefilter: every phrase below contains one of
-them (case-insensitively for ASCII), which the tests check. Cyrillic anchors drop the first letter
-so that a capitalised sentence start still matches without case folding.
+``CATEGORY_ANCHORS`` are the cheap literals of the vectorised prefilter: every phrase of a category
+contains one of its anchors, which the tests check by walking each phrase regex.
 """
 
 from __future__ import annotations
@@ -314,38 +313,51 @@ TOOL_CALL: tuple[str, ...] = (
 )
 
 # --- vectorised prefilter ---------------------------------------------------------------------------
+# Every phrase of a category contains one of that category's anchors (tests/datasets/
+# test_detect_injection.py proves it by walking each phrase regex). No anchor holds whitespace: a
+# phrase's space matches any run of it. ``injection.py`` sorts anchors into passes by their shape:
+# lowercase ASCII on ``Cells.lowered`` (case-sensitive SIMD literal search; words and punctuation
+# apart, each set well under the 64-literal limit of that search), uppercase or two-byte ones
+# case-sensitively on the original text, and non-ASCII ones only in cells holding a non-ASCII
+# character. Common words are fine here: they only make a cell a candidate for the precise grammar.
 
-ANCHORS: tuple[str, ...] = (
-    # override verbs: en, es, de, fr, pt, it
-    "ignor", "disregard", "forget", "skip", "override", "bypass", "neglect", "scar", "disobe", "set aside",
-    "throw away", "olvid", "omit", "hagas caso", "no sigas", "verg", "missacht", "überspring", "oubli",
-    "pas compte", "abstraction", "outre", "esque", "desconsider", "o siga", "dimentic", "trascur",
-    "non seguire",
-    # exfiltration
-    "prompt", "instru", "istru", "anweisung", "system message", "systemnachricht", "message syst",
-    "mensaje del sistema", "mensagem do sistema", "messaggio di sistema", "above", "before this",
-    # role-play
-    "do anything now", "as dan", "are dan", "now dan", "'re dan", "be dan", "become dan", "named dan",
-    "called dan", "dan mode", "restri", "limit", "límit", "filt", "censor", "censu", "rules", "guideline",
-    "ethic", "moral", "boundar", "content polic", "jailbr", "developer mode", "desarrollador",
-    "entwicklermodus", "veloppeur", "desenvolvedor", "sviluppatore", "schränk", "grenzen", "zensur",
-    # delimiters and tool calls
-    "<|", "<start_of_turn>", "inst]", "sys>>", "system>", "# system", "#system", "tool_call",
-    "function_call", "tool_use", "<function=", "\"arguments\"", "\"parameters\"",
-)  # fmt: skip
-"""Latin-script anchors (matched case-insensitively)."""
+CATEGORY_ANCHORS: dict[str, tuple[str, ...]] = {
+    "override": (
+        # verbs: every grammar phrase and every extra starts with one (en, es, de, fr, pt, it)
+        "ignor", "disregard", "forget", "skip", "override", "bypass", "neglect", "scar", "disobe",
+        "aside", "throw", "olvid", "omit", "hagas", "siga", "vergiss", "vergess", "missacht", "oubli",
+        "compte", "abstraction", "outre", "esque", "desconsider", "dimentic", "trascur", "seguire",
+        "instru",  # "your new instructions are"
+        "überspring",
+        # Russian (first letter dropped, so a capitalised sentence start matches too), Chinese, Japanese
+        "гнорир", "абудь", "бращай", "тбрось", "тмени", "ренебреги", "следуй", "выполняй",
+        "忽略", "无视", "無視", "忽视", "忽視", "忘记", "忘記", "忘掉", "理会", "理會", "跳过", "跳過",
+        "抛开", "拋開", "丢弃", "丟棄", "忘れ", "破棄",
+    ),
+    "exfiltration": (
+        # the thing asked for
+        "prompt", "messag", "mensa", "instru", "istruz", "anweisung", "nachricht", "above", "before",
+        "истемн", "нструкци", "казани",
+        "系统", "系統", "初始", "原始", "隐藏", "隱藏", "システム", "指示",
+    ),
+    "delimiter": ("<|", "##", "<start_of_turn>", "inst]", "sys>>", "system>"),
+    "toolcall": ("<|", "_call", "tool_use", "<function=", '"arguments"', '"parameters"'),
+    "roleplay": (
+        # the persona, or what it is freed from
+        "anything", "DAN", "restri", "limit", "filt", "cens", "rules", "guideline", "ethic", "moral",
+        "boundar", "polic", "develop", "jailbr", "desarroll", "desenvolv", "sviluppat", "entwickler",
+        "grenzen", "zensur",
+        "límit", "schränk", "éveloppeur",
+        "граничени", "ензур", "ильтр", "азработчик",
+        "限制", "约束", "約束", "审查", "審查", "过滤", "過濾", "开发者", "開發者", "越狱模式", "越獄模式",
+        "制限", "制約", "検閲", "フィルター", "開発者", "デベロッパー",
+    ),
+}  # fmt: skip
 
-ANCHORS_OTHER: tuple[str, ...] = (
-    # Russian (first letter dropped, so a capitalised sentence start matches too)
-    "гнорир", "абудь", "бращай", "тбрось", "тмени", "ренебреги", "е следуй", "е выполняй", "истемн",
-    "нструкци", "казани", "граничени", "ензур", "ильтр", "азработчик",
-    # Chinese and Japanese
-    "忽略", "无视", "無視", "忽视", "忽視", "忘记", "忘記", "忘掉", "理会", "理會", "跳过", "跳過",
-    "抛开", "拋開", "丢弃", "丟棄", "系统", "系統", "初始", "原始", "隐藏", "隱藏", "限制", "约束",
-    "約束", "审查", "審查", "过滤", "過濾", "开发者", "開發者", "越狱模式", "越獄模式",
-    "忘れ", "破棄", "システム", "指示", "制限", "制約", "検閲", "フィルター", "開発者", "デベロッパー",
-)  # fmt: skip
-"""Anchors outside Latin script."""
+_EVERY_ANCHOR = tuple(dict.fromkeys(a for anchors in CATEGORY_ANCHORS.values() for a in anchors))
+ANCHORS: tuple[str, ...] = tuple(a for a in _EVERY_ANCHOR if a.isascii())
+ANCHORS_OTHER: tuple[str, ...] = tuple(a for a in _EVERY_ANCHOR if not a.isascii())
+"""The same anchors by script (every category together)."""
 
 # --- text that talks ABOUT injection ----------------------------------------------------------------
 

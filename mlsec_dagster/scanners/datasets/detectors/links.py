@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,6 @@ from mlsec_dagster.engine.rules import Rule, define
 from mlsec_dagster.scanners.datasets.detectors.html import (
     HTML_SHARE,
     Indices,
-    ascii_lower,
     code_context,
     code_share,
     refine,
@@ -40,9 +40,10 @@ SHELL_PIPE = define(
     Severity.HIGH,
     "A cell downloads a script and runs it in one step (`curl ... | sh`, `wget -qO- ... | python`, "
     '`bash <(curl ...)`, `sh -c "$(curl ...)"`). A model trained on it recommends running unreviewed '
-    "code; an agent may run it. HIGH in plain text; MEDIUM inside a fenced code block, inline code or a "
-    "programming Q&A column, and MEDIUM for the well-known installers (rustup, Docker, Homebrew, nvm, "
-    "Poetry, uv...) which are common and benign in documentation. Families `links` and `code` cover it.",
+    "code; an agent may run it. HIGH in prose, even in a programming Q&A column (an answer telling the "
+    "reader to run it); MEDIUM inside a fenced, indented or inline code block or on a shell-prompt line, "
+    "and MEDIUM for the well-known installers (rustup, Docker, Homebrew, nvm, Poetry, uv...) which are "
+    "common and benign in documentation. Families `links` and `code` cover it.",
     "Remove the command or replace it with a download, a checksum check and a separate run step; allow "
     "`code` for a programming Q&A column.",
     family=_FAMILY,
@@ -110,10 +111,10 @@ LOOKALIKE_HOST = define(
 SHORTENER = define(
     "MLS-URL-007",
     "Link through a URL shortener",
-    Severity.LOW,
+    Severity.MEDIUM,
     "A URL goes through a shortener (bit.ly, tinyurl.com, t.co, goo.gl, is.gd...), which hides the "
-    "destination from a reviewer and can be re-pointed after review. LOW: social-media text is full of "
-    "them; it matters with the other link rules.",
+    "destination from a reviewer and can be re-pointed after review. MEDIUM (a warning, not a block): "
+    "social-media text is full of them; a column of them can be re-graded with `severity_overrides`.",
     "Expand the link and store the destination URL instead.",
     family=_FAMILY,
 )
@@ -254,14 +255,64 @@ _U_SHORTENER = (
     r"^(?i:https?)://(?:www\.)?(?i:" + "|".join(re.escape(h) for h in SHORTENERS) + r")/[A-Za-z0-9_-]{2,}"
 )
 _U_ANY = "|".join(f"(?:{p})" for p in (_U_EXECUTABLE, _U_IP, _U_PUNYCODE, _U_SHORTENER))
+# Shapes over the lower-cased cell that every suspicious URL or exfiltrating image has; they let a
+# column full of ordinary links skip URL extraction (~1 GB/s) for all but a few cells. Python ``re``
+# and Rust agree on them. Non-ASCII cells skip the image shape: Unicode case folding (long s U+017F,
+# the Kelvin sign) only exists there, and a URL holding non-ASCII text is suspicious by itself.
+_URL_CHAR = r"[^ \t\r\n\"'<>()\[\]{}|\\^`]"
+_USER_CHAR = r"[^/@ \t\r\n\"'<>()\[\]{}|\\^`]"
+_URL_END = r"(?:[?#.,;:! \t\r\n\"'<>()\[\]{}|\\^`]|$)"
+_URL_SUSPECT = (
+    r"xn--|://(?:"
+    + _URL_CHAR
+    + r"*\.(?:"
+    + "|".join(EXECUTABLE_EXTENSIONS + DROPPER_EXTENSIONS)
+    + r")"
+    + _URL_END
+    + r"|(?:"
+    + _USER_CHAR
+    + r"*@)?[0-9\[]|(?:www\.)?(?:"
+    + "|".join(re.escape(h) for h in SHORTENERS)
+    + r")/)"
+)
+"""Executable path, IP-literal host, punycode label or shortener host, in any URL of the cell."""
+_URL_NON_ASCII = "://" + _URL_CHAR + r"*[^\x00-\x7f]"
+_WINDOWS_SHAPE = (
+    r"(?:iex|invoke-expression)[^\n]*(?:downloadstring|downloaddata|downloadfile|invoke-webrequest"
+    r"|invoke-restmethod|iwr|irm|net\.webclient|start-bitstransfer)"
+    r"|(?:downloadstring|invoke-webrequest|invoke-restmethod|iwr|irm)[^\n]*\|[ \t]*(?:iex|invoke-expression)"
+    r"|(?:powershell|pwsh)[^\n]*[ \t][-/]e(?:c|n[a-z]*)?[ \t]+[a-z0-9+/=]{16}"
+    r"|mshta(?:\.exe)?[ \t]+[\"']?(?:https?|javascript|vbscript):"
+    r"|certutil[^\n]*-urlcache[^\n]*(?:https?|ftp)://|bitsadmin[^\n]*/transfer|regsvr32[^\n]*/i:(?:https?|ftp)://"
+)
+"""``_WINDOWS`` without word boundaries and length bounds (a superset), over lower-cased text: it
+clears the cells where ``iex`` is only part of a word before the slow precise pattern runs."""
+_IMAGE_SHAPE = (
+    r"!\[[^\]\n]*\]\([ \t]*<?(?:https?:)?//[^ \t\r\n)?#]*\?"
+    r"|<img[^>]*src[ \t]*=[ \t]*[\"']?(?:https?:)?//[^ \t\r\n\"'>?#]*\?"
+)
+"""``_EXFIL`` up to the query string, unbounded and without word boundaries (so a superset of it),
+case-sensitive over lower-cased text: a DFA runs it at ~3-7 GB/s where ``_EXFIL`` runs at ~0.7."""
 _HOST_PY = re.compile(r"(?i)(?:https?|ftp)://(?:[^/\s@]*@)?([^/\s?#:\"'<>]+)")
 
-# Prefilters run on the lower-cased column: a few literals per pass keep the regex engine on its
-# SIMD literal search (a case-insensitive alternation is ~20x slower).
+# Prefilters run on the lower-cased column (``Cells.lowered``, shared with the other detectors): a few
+# literals per pass keep the regex engine on its SIMD literal search (a case-insensitive alternation
+# is ~10x slower).
 _PRE_SHELL = "curl|wget"
-_PRE_WINDOWS = "iex|powershell|pwsh|mshta|certutil|bitsadmin|regsvr32"
+_PRE_WINDOWS = "iex|invoke-expression|powershell|pwsh|mshta|certutil|bitsadmin|regsvr32"
 _PRE_IMAGE = r"!\[|<img"
 _PRE_URL = "://"
+_GATES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "curl|wget|iex|invoke-expression|powershell|pwsh|mshta|certutil|bitsadmin|regsvr32",
+        (_PRE_SHELL, _PRE_WINDOWS),
+    ),
+    (r"://|<img|!\[", (_PRE_IMAGE, _PRE_URL)),
+)
+"""Literal passes over the whole column, and the prefilters that then run on the cells each one
+found. Two passes of <= 10 literals run at 4-10 GB/s where one alternation of all of them falls to
+~1 GB/s (measured on 450 MB of text); most columns stop here, and a column full of links pays the
+image and URL prefilters on its link cells only, never the command ones."""
 
 
 # ---------------------------------------------------------------- explanation
@@ -286,6 +337,8 @@ class _Probe:
     message: str
     code_family: bool = False
     """Code blocks and programming Q&A columns grade it down to MEDIUM, family ``code`` covers it."""
+    shape: str | None = None
+    """A cheaper regex over the lower-cased ASCII cell that every match satisfies, run before ``pattern``."""
 
 
 def _regex_judge(
@@ -428,6 +481,7 @@ _PROBES = (
         "Cell contains a Windows download-and-execute command ({key}){detail}, the signature of a malware "
         "dropper. Remove it from the dataset.",
         code_family=True,
+        shape=_WINDOWS_SHAPE,
     ),
     _Probe(
         EXFIL_IMAGE,
@@ -436,6 +490,7 @@ _PROBES = (
         _regex_judge(re.compile(_EXFIL), _grade_exfil),
         "Cell contains an image link whose query string carries a placeholder or payload{detail}; rendering "
         "it sends data to that host. Remove the image or its query string.",
+        shape=_IMAGE_SHAPE,
     ),
     _Probe(
         EXECUTABLE,
@@ -493,37 +548,81 @@ def _explainer(probe: _Probe) -> Callable[[Any], Explained]:
 class _Column:
     """Candidate rows per prefilter and the URLs of the URL candidates, computed once per column."""
 
-    def __init__(self, values: pl.Series) -> None:
-        self.values = values
-        self.lowered = ascii_lower(values)
-        self.rows: dict[str, Indices] = {}
+    def __init__(self, cells: Cells) -> None:
+        self.values = cells.values
+        self.non_ascii = cells.non_ascii
+        self.gated: dict[str, tuple[Indices, pl.Series]] = {}
+        for literals, prefilters in _GATES:
+            found = cells.lowered.str.contains(literals).fill_null(False)
+            rows = found.arg_true().to_numpy().astype(np.int64)
+            text = cells.lowered.gather(rows)
+            for prefilter in prefilters:
+                self.gated[prefilter] = (rows, text)
+        self.empty = not any(len(rows) for rows, _ in self.gated.values())
+        self.rows: dict[str, tuple[Indices, pl.Series]] = {}
         self._urls: pl.DataFrame | None = None
 
-    def candidates(self, prefilter: str) -> Indices:
+    def matching(self, prefilter: str) -> tuple[Indices, pl.Series]:
+        """The rows whose lower-cased text matches ``prefilter``, and that text."""
         if prefilter not in self.rows:
-            mask = self.lowered.str.contains(prefilter).fill_null(False)
-            self.rows[prefilter] = mask.arg_true().to_numpy().astype(np.int64)
+            rows, text = self.gated[prefilter]
+            if len(rows):  # each polars call costs ~0.1 ms even on nothing
+                mask = text.str.contains(prefilter).fill_null(False)
+                rows, text = rows[mask.to_numpy()], text.filter(mask)
+            self.rows[prefilter] = (rows, text)
         return self.rows[prefilter]
 
+    def candidates(self, prefilter: str, shape: str | None = None) -> tuple[Indices, pl.Series]:
+        """``matching`` narrowed by ``shape`` (non-ASCII cells always pass: see ``_URL_CHAR``)."""
+        rows, text = self.matching(prefilter)
+        if shape is not None and len(rows):
+            keep = text.str.contains(shape).fill_null(False).to_numpy() | self.non_ascii[rows]
+            rows, text = rows[keep], text.filter(pl.Series(keep))
+        return rows, text
+
     def urls(self) -> pl.DataFrame:
-        """The column's suspicious URLs: one combined pass drops the ordinary ones (almost all), so
-        each URL rule then runs on a handful of strings."""
+        """The column's suspicious URLs. Two shape passes over the URL cells drop those with only
+        ordinary links (almost all), so URL extraction and each URL rule run on a handful of cells."""
         if self._urls is None:
-            where = self.candidates(_PRE_URL)
+            where, text = self.matching(_PRE_URL)
+            if len(where) == 0:
+                self._urls = pl.DataFrame(schema={"i": pl.Int64, "u": pl.String})
+                return self._urls
+            suspect = text.str.contains(_URL_SUSPECT).fill_null(False).to_numpy()
+            wide = np.flatnonzero(self.non_ascii[where] & ~suspect)
+            if len(wide):
+                suspect[wide] = text.gather(wide).str.contains(_URL_NON_ASCII).fill_null(False).to_numpy()
+            where = where[suspect]
             found = self.values.gather(where).str.extract_all(_URL_EXTRACT)
-            urls = pl.DataFrame({"i": where, "u": found}).explode("u").drop_nulls("u")
+            urls = pl.DataFrame({"i": where, "u": found}, schema={"i": pl.Int64, "u": pl.List(pl.String)})
+            urls = urls.explode("u").drop_nulls("u")
             url = pl.col("u")
             self._urls = urls.filter(url.str.contains(_U_ANY) | (url.str.len_bytes() != url.str.len_chars()))
         return self._urls
 
     def url_hits(self, pattern: str) -> Indices:
+        if self.urls().is_empty():
+            return np.empty(0, dtype=np.int64)
         hit = self.urls().filter(pl.col("u").str.contains(pattern))["i"]
         return np.unique(hit.to_numpy().astype(np.int64))
 
 
+@cache
+def _ascii_form(pattern: str) -> str:
+    """``pattern`` for lower-cased ASCII text: no case folding and ASCII word boundaries. On ASCII text it
+    matches exactly where ``pattern`` matches the original (its letters are lower-case), and the
+    DFA runs it 3-8x faster: Unicode ``\\b`` and case folding push the engine off the DFA."""
+    return pattern.removeprefix("(?i)").replace(r"\b", r"(?-u:\b)")
+
+
 def _hits(column: _Column, probe: _Probe) -> Indices:
     if probe.prefilter != _PRE_URL:
-        return refine(column.values, column.candidates(probe.prefilter), probe.pattern)
+        rows, text = column.candidates(probe.prefilter, probe.shape)
+        if len(rows) == 0:
+            return rows
+        wide = column.non_ascii[rows]
+        plain = text.filter(pl.Series(~wide)).str.contains(_ascii_form(probe.pattern)).fill_null(False)
+        return np.union1d(rows[~wide][plain.to_numpy()], refine(column.values, rows[wide], probe.pattern))
     hits = column.url_hits(probe.pattern)
     if probe.rule is LOOKALIKE_HOST:
         hits = np.union1d(hits, column.url_hits(_U_MIXED))
@@ -532,7 +631,9 @@ def _hits(column: _Column, probe: _Probe) -> Indices:
 
 def detect(cells: Cells, ctx: DetectorContext) -> Iterator[Match]:
     values = cells.values
-    column = _Column(values)
+    column = _Column(cells)
+    if column.empty:
+        return
     coded: float | None = None
     for probe in _PROBES:
         hits = _hits(column, probe)
@@ -541,8 +642,13 @@ def detect(cells: Cells, ctx: DetectorContext) -> Iterator[Match]:
         if coded is None:
             coded = 0.0 if cells.header else code_share(values)
         if coded >= HTML_SHARE and probe.code_family:
-            note = f"Graded down: {coded:.0%} of this column's cells show code (programming Q&A?)."
-            yield Match(probe.rule, hits, _explainer(probe), Severity.MEDIUM, note)
+            # Q&A data quotes commands in code blocks (MEDIUM, per cell); one told to the reader in
+            # prose ("to fix it just run: curl ... | sh") stays HIGH even in a code-heavy column.
+            note = (
+                f"{coded:.0%} of this column's cells show code (programming Q&A?): commands inside code "
+                "blocks are MEDIUM; declare the column with `allow: [code]` if such commands are expected."
+            )
+            yield Match(probe.rule, hits, _explainer(probe), None, note)
         else:
             yield Match(probe.rule, hits, _explainer(probe))
 

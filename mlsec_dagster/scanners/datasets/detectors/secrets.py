@@ -1,8 +1,8 @@
 """Credentials in text cells: API tokens, cloud keys and private keys pasted into data.
 
 Scraped chats, code and logs carry live tokens; a model trained on them can repeat them, and the
-dataset itself publishes them. One pass of a literal alternation over the column finds candidate
-cells by prefix; the precise regexes and the placeholder filter run on those only. Placeholders
+dataset itself publishes them. Two short literal searches (the column and its shared lower-cased
+copy) find candidate cells; the precise regexes and the placeholder filter run on those only. Placeholders
 (``hf_xxx…``, ``AKIAIOSFODNN7EXAMPLE``) are dropped in the vectorised path, so counts and summary
 severities only ever cover real-looking secrets. The secret never leaves this module in clear:
 messages name its kind, evidence shows its first characters and length, keys carry a hash.
@@ -24,10 +24,11 @@ from mlsec_dagster.scanners.secret_patterns import (
     AWS_KEY,
     AWS_SECRET_NEAR,
     AWS_SECRET_WINDOW,
+    CASED_PREFILTER,
+    FOLDED_PREFILTER,
     MIN_DISTINCT_CHARS,
     PATTERNS,
     PLACEHOLDER_MARKERS,
-    PREFILTER,
     SecretPattern,
     fingerprint,
     is_placeholder,
@@ -37,7 +38,8 @@ from mlsec_dagster.scanners.secret_patterns import (
 
 def detect(cells: Cells, ctx: DetectorContext) -> Iterator[Match]:
     values = cells.values
-    candidates = values.str.contains(PREFILTER).fill_null(False).arg_true()
+    cased = values.str.contains(CASED_PREFILTER).fill_null(False)
+    candidates = (cased | cells.lowered.str.contains(FOLDED_PREFILTER).fill_null(False)).arg_true()
     if candidates.is_empty():
         return
     subset = values.gather(candidates)

@@ -31,7 +31,6 @@ from mlsec_dagster.scanners.datasets.detectors.deobfuscate import (
     printable_text,
     safe_snippet,
     smuggled_tags,
-    split_ascii,
 )
 from mlsec_dagster.scanners.datasets.evidence import escape, snippet
 from mlsec_dagster.scanners.datasets.model import Cells, Detector, DetectorContext, Explained, Match
@@ -130,7 +129,7 @@ def detect(cells: Cells, ctx: DetectorContext) -> Iterator[Match]:
     values = cells.values
     if values.len() == 0:
         return
-    candidates = matching(values, split_ascii(values)[1], CANDIDATES)
+    candidates = matching(values, np.flatnonzero(cells.non_ascii).astype(np.int64), CANDIDATES)
     if candidates.size == 0:
         return
     sub = values.gather(candidates)
