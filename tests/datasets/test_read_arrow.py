@@ -15,21 +15,18 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.ipc as ipc
 import pytest
+from marker import MARKER_POLICY
 
-from mlsec_dagster import Policy, Severity, scan_path
+from mlsec_dagster import Severity, scan_path
 from mlsec_dagster.engine.artifact import Artifact
 from mlsec_dagster.engine.findings import Finding
-from mlsec_dagster.engine.policy import CustomPattern, DatasetRules
 from mlsec_dagster.scanners.datasets import arrow_ipc
 from mlsec_dagster.scanners.datasets import cells as cells_module
 from mlsec_dagster.scanners.datasets.detectors import custom
 
 ROWS = 12_000
 CHUNK = 3_000
-MARKER = CustomPattern(
-    name="canary-marker", pattern="ZZQ_POISON_[0-9]+", severity=Severity.HIGH, description="test"
-)
-POLICY = Policy(dataset_rules=DatasetRules(custom_patterns=(MARKER,)))
+POLICY = MARKER_POLICY
 CITIES = ("Lisbon", "Osaka", "Nairobi", "Toronto", "Munich")
 
 

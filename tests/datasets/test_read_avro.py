@@ -19,15 +19,15 @@ from typing import Any
 
 import fastavro
 import pytest
+from marker import MARKER_POLICY, by_rule, scan_without_crash
 
 from mlsec_dagster import scan_path
 from mlsec_dagster.engine.findings import Finding, Severity
-from mlsec_dagster.engine.policy import CustomPattern, DatasetRules, Policy
 from mlsec_dagster.scanners.datasets import avro
+from mlsec_dagster.scanners.datasets.avro import _zigzag  # the same varint the format uses
 
 ROWS = 12_000
-MARK = CustomPattern(name="m", pattern="ZZQ_POISON_[0-9]+", severity=Severity.HIGH, description="t")
-POLICY = Policy(dataset_rules=DatasetRules(custom_patterns=(MARK,)))
+POLICY = MARKER_POLICY
 SYNC = bytes(range(16))
 
 MESSAGE = {
@@ -118,32 +118,12 @@ def _write(path: Path, records: list[dict[str, Any]], codec: str = "deflate", **
     return path
 
 
-def _scan(path: Path, policy: Policy = POLICY) -> list[Finding]:
-    findings = scan_path(path, policy=policy).findings
-    assert not [f for f in findings if f.rule_id == "MLS-SCN-001"], findings
-    return findings
-
-
-def _by_rule(findings: list[Finding], rule: str) -> list[Finding]:
-    return [f for f in findings if f.rule_id == rule]
-
-
 def _marks(findings: list[Finding]) -> dict[int | None, Finding]:
-    return {f.location.row: f for f in _by_rule(findings, "MLS-DSC-001")}
-
-
-def _zz(value: int) -> bytes:
-    value = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    return {f.location.row: f for f in by_rule(findings, "MLS-DSC-001")}
 
 
 def _string(text: bytes) -> bytes:
-    return _zz(len(text)) + text
+    return _zigzag(len(text)) + text
 
 
 def container(
@@ -151,12 +131,12 @@ def container(
 ) -> bytes:
     """An Avro file built by hand, so counts, sizes and codecs can lie."""
     meta = {b"avro.schema": json.dumps(schema).encode(), b"avro.codec": codec.encode()}
-    out = bytearray(magic) + _zz(len(meta))
+    out = bytearray(magic) + _zigzag(len(meta))
     for key, value in meta.items():
         out += _string(key) + _string(value)
-    out += _zz(0) + SYNC
+    out += _zigzag(0) + SYNC
     for count, data in blocks:
-        out += _zz(count) + _zz(len(data)) + data + SYNC
+        out += _zigzag(count) + _zigzag(len(data)) + data + SYNC
     return bytes(out)
 
 
@@ -165,7 +145,7 @@ TEXT_SCHEMA = {"type": "record", "name": "T", "fields": [{"name": "text", "type"
 
 @pytest.mark.parametrize("codec", ["null", "deflate", "bzip2", "xz"])
 def test_nested_chat_records_map_to_rows_fields_and_offsets(tmp_path: Path, codec: str) -> None:
-    findings = _scan(_write(tmp_path / f"chat-{codec}.avro", chat_records(), codec))
+    findings = scan_without_crash(_write(tmp_path / f"chat-{codec}.avro", chat_records(), codec))
     marks = _marks(findings)
     for row, (field, offset) in EXPECTED.items():
         assert marks[row].location.field == field, row
@@ -177,7 +157,7 @@ def test_nested_chat_records_map_to_rows_fields_and_offsets(tmp_path: Path, code
 
 def test_single_block_batches_carry_the_block_index(tmp_path: Path) -> None:
     path = _write(tmp_path / "one-block.avro", chat_records(2000), sync_interval=1 << 30)
-    mark = _marks(_scan(path))[3]
+    mark = _marks(scan_without_crash(path))[3]
     assert (mark.location.row_group, mark.location.field) == (0, "messages[].content")
 
 
@@ -205,8 +185,8 @@ def test_truncated_mid_block_reports_block_offset_and_keeps_earlier_rows(tmp_pat
     data = _write(tmp_path / "full.avro", chat_records(), "deflate").read_bytes()
     path = tmp_path / "cut.avro"
     path.write_bytes(data[: len(data) * 2 // 3])
-    findings = _scan(path)
-    corrupt = _by_rule(findings, "MLS-DAT-001")
+    findings = scan_without_crash(path)
+    corrupt = by_rule(findings, "MLS-DAT-001")
     assert len(corrupt) == 1 and corrupt[0].severity == Severity.HIGH
     loc = corrupt[0].location
     assert loc.row_group is not None and loc.row_group > 0 and loc.offset is not None and loc.row
@@ -220,7 +200,7 @@ def test_corrupt_sync_marker(tmp_path: Path) -> None:
     data[third + 5] ^= 0xFF
     path = tmp_path / "sync.avro"
     path.write_bytes(bytes(data))
-    corrupt = _by_rule(_scan(path), "MLS-DAT-001")
+    corrupt = by_rule(scan_without_crash(path), "MLS-DAT-001")
     assert len(corrupt) == 1 and "sync marker" in corrupt[0].message
     assert (corrupt[0].location.row_group, corrupt[0].location.offset) == (1, third)
 
@@ -229,7 +209,7 @@ def test_corrupt_sync_marker(tmp_path: Path) -> None:
 def test_wrong_magic_is_corrupt(tmp_path: Path, magic: bytes) -> None:
     path = tmp_path / "bad.avro"
     path.write_bytes(container(TEXT_SCHEMA, [(1, _string(b"hi"))], magic=magic))
-    corrupt = _by_rule(_scan(path), "MLS-DAT-001")
+    corrupt = by_rule(scan_without_crash(path), "MLS-DAT-001")
     assert len(corrupt) == 1 and corrupt[0].location.offset == 0
 
 
@@ -238,14 +218,14 @@ def test_zero_records_and_zero_bytes_are_empty(tmp_path: Path) -> None:
     zero = tmp_path / "zero.avro"
     zero.write_bytes(b"")
     for path in (no_rows, zero):
-        empty = _by_rule(_scan(path), "MLS-DAT-002")
+        empty = by_rule(scan_without_crash(path), "MLS-DAT-002")
         assert len(empty) == 1 and empty[0].severity == Severity.MEDIUM
 
 
 def test_unsupported_codec_fails_closed(tmp_path: Path) -> None:
     path = tmp_path / "snappy.avro"
     path.write_bytes(container(TEXT_SCHEMA, [(1, _string(b"ZZQ_POISON_1"))], codec="snappy"))
-    findings = _scan(path)
+    findings = scan_without_crash(path)
     assert [(f.rule_id, f.severity) for f in findings] == [("MLS-AVR-001", Severity.HIGH)]
 
 
@@ -253,7 +233,7 @@ def test_declared_count_larger_than_data_is_corrupt(tmp_path: Path) -> None:
     body = _string(b"one") + _string(b"two") + _string(b"three")
     path = tmp_path / "count.avro"
     path.write_bytes(container(TEXT_SCHEMA, [(3, body), (5, body)]))
-    corrupt = _by_rule(_scan(path), "MLS-DAT-001")
+    corrupt = by_rule(scan_without_crash(path), "MLS-DAT-001")
     assert len(corrupt) == 1 and corrupt[0].location.row_group == 1 and corrupt[0].location.row == 3
 
 
@@ -261,26 +241,26 @@ def test_bytes_hidden_after_the_declared_records(tmp_path: Path) -> None:
     body = _string(b"one") + _string(b"two") + _string(b"hidden ZZQ_POISON_5")
     path = tmp_path / "hidden.avro"
     path.write_bytes(container(TEXT_SCHEMA, [(2, body)]))
-    mismatch = _by_rule(_scan(path), "MLS-DAT-003")
+    mismatch = by_rule(scan_without_crash(path), "MLS-DAT-003")
     assert len(mismatch) == 1 and mismatch[0].location.row_group == 0
 
 
 def test_invalid_utf8_string_reaches_the_shared_check(tmp_path: Path) -> None:
     path = tmp_path / "latin.avro"
     path.write_bytes(container(TEXT_SCHEMA, [(2, _string(b"caf\xe9 ZZQ_POISON_6") + _string(b"ok"))]))
-    findings = _scan(path)
-    assert [f.location.row for f in _by_rule(findings, "MLS-DAT-010")] == [0]
+    findings = scan_without_crash(path)
+    assert [f.location.row for f in by_rule(findings, "MLS-DAT-010")] == [0]
     assert _marks(findings)[0].location.field == "text"
 
 
 def test_decompression_bomb_block_is_a_limit(tmp_path: Path) -> None:
     squeeze = zlib.compressobj(9, zlib.DEFLATED, -15)
-    zeros = _zz(40 << 20) + b"\x00" * (40 << 20)
+    zeros = _zigzag(40 << 20) + b"\x00" * (40 << 20)
     bomb = squeeze.compress(zeros) + squeeze.flush()
     schema = {"type": "record", "name": "B", "fields": [{"name": "blob", "type": "bytes"}]}
     path = tmp_path / "bomb.avro"
     path.write_bytes(container(schema, [(1, bomb)], codec="deflate"))
-    limit = _by_rule(_scan(path), "MLS-SCN-002")
+    limit = by_rule(scan_without_crash(path), "MLS-SCN-002")
     assert len(limit) == 1 and "max_compression_ratio" in limit[0].evidence
     assert limit[0].location.row_group == 0
 
@@ -288,8 +268,8 @@ def test_decompression_bomb_block_is_a_limit(tmp_path: Path) -> None:
 def test_huge_declared_block_is_not_read(tmp_path: Path) -> None:
     path = tmp_path / "huge.avro"
     head = container(TEXT_SCHEMA, [])
-    path.write_bytes(head + _zz(1) + _zz(avro.MAX_BLOCK_BYTES + 1) + b"x" * 100)
-    assert [f.rule_id for f in _scan(path)] == ["MLS-AVR-002"]
+    path.write_bytes(head + _zigzag(1) + _zigzag(avro.MAX_BLOCK_BYTES + 1) + b"x" * 100)
+    assert [f.rule_id for f in scan_without_crash(path)] == ["MLS-AVR-002"]
 
 
 def test_deeply_nested_schema_is_reported(tmp_path: Path) -> None:
@@ -298,15 +278,15 @@ def test_deeply_nested_schema_is_reported(tmp_path: Path) -> None:
         inner = {"type": "record", "name": f"L{depth}", "fields": [{"name": "x", "type": inner}]}
     path = tmp_path / "deep.avro"
     path.write_bytes(container(inner, []))
-    assert [f.rule_id for f in _scan(path)] == ["MLS-DAT-007"]
+    assert [f.rule_id for f in scan_without_crash(path)] == ["MLS-DAT-007"]
 
 
 def test_schema_json_nested_10000_deep_does_not_crash(tmp_path: Path) -> None:
     path = tmp_path / "deepjson.avro"
     meta = b"[" * 10_000 + b'"string"' + b"]" * 10_000
-    body = bytearray(b"Obj\x01") + _zz(1) + _string(b"avro.schema") + _string(meta) + _zz(0) + SYNC
+    body = bytearray(b"Obj\x01") + _zigzag(1) + _string(b"avro.schema") + _string(meta) + _zigzag(0) + SYNC
     path.write_bytes(bytes(body))
-    assert [f.rule_id for f in _scan(path)] == ["MLS-DAT-007"]
+    assert [f.rule_id for f in scan_without_crash(path)] == ["MLS-DAT-007"]
 
 
 def test_recursive_schema_is_read_as_text(tmp_path: Path) -> None:
@@ -320,7 +300,7 @@ def test_recursive_schema_is_read_as_text(tmp_path: Path) -> None:
     path = tmp_path / "list.avro"
     with path.open("wb") as fh:
         fastavro.writer(fh, fastavro.parse_schema(schema), records)
-    mark = _marks(_scan(path))[321]
+    mark = _marks(scan_without_crash(path))[321]
     assert mark.location.field == "next"  # the recursive part is one JSON text cell
     assert "ZZQ_POISON_4" in mark.evidence
 
@@ -354,4 +334,4 @@ def test_schema_that_expands_exponentially_is_reported(tmp_path: Path) -> None:
         fields.append({"name": f"f{level}", "type": {"type": "record", "name": f"T{level}", "fields": pair}})
     path = tmp_path / "expand.avro"
     path.write_bytes(container({"type": "record", "name": "Root", "fields": fields}, []))
-    assert [f.rule_id for f in _scan(path)] == ["MLS-DAT-007"]
+    assert [f.rule_id for f in scan_without_crash(path)] == ["MLS-DAT-007"]

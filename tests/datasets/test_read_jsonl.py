@@ -13,19 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from marker import MARKER, MARKER_POLICY, by_rule, scan_without_crash
 
 from mlsec_dagster import scan_path
 from mlsec_dagster.engine.artifact import Artifact
 from mlsec_dagster.engine.context import ScanContext
 from mlsec_dagster.engine.findings import Finding, Severity
 from mlsec_dagster.engine.limits import Limits
-from mlsec_dagster.engine.policy import CustomPattern, DatasetRules, Policy
+from mlsec_dagster.engine.policy import DatasetRules, Policy
 from mlsec_dagster.scanners.datasets import jsonl
 from mlsec_dagster.scanners.datasets.model import Batch
 
 ROWS = 12_000
-MARK = CustomPattern(name="m", pattern="ZZQ_POISON_[0-9]+", severity=Severity.HIGH, description="t")
-POLICY = Policy(dataset_rules=DatasetRules(custom_patterns=(MARK,)))
+POLICY = MARKER_POLICY
 LONG_AT = 11_000
 """Row whose assistant answer is 6,000 characters with the marker at character 5,000."""
 
@@ -79,19 +79,9 @@ def _write(path: Path, lines: list[str], end: str = "\n") -> Path:
     return path
 
 
-def _scan(path: Path, policy: Policy = POLICY) -> list[Finding]:
-    findings = scan_path(path, policy=policy).findings
-    assert not [f for f in findings if f.rule_id == "MLS-SCN-001"], findings
-    return findings
-
-
-def _by_rule(findings: list[Finding], rule: str) -> list[Finding]:
-    return [f for f in findings if f.rule_id == rule]
-
-
 def _marks(findings: list[Finding]) -> dict[int | None, tuple[str | None, int | None]]:
     return {
-        f.location.row: (f.location.field, f.location.char_offset) for f in _by_rule(findings, "MLS-DSC-001")
+        f.location.row: (f.location.field, f.location.char_offset) for f in by_rule(findings, "MLS-DSC-001")
     }
 
 
@@ -114,12 +104,12 @@ def _assert_marks(findings: list[Finding], shift: int = 0) -> None:
         assert got[row + shift][0] == field
         if offset is not None:
             assert got[row + shift][1] == offset
-    assert all(f.severity == Severity.HIGH for f in _by_rule(findings, "MLS-DSC-001"))
+    assert all(f.severity == Severity.HIGH for f in by_rule(findings, "MLS-DSC-001"))
 
 
 @pytest.mark.usefixtures("small_blocks")
 def test_chat_jsonl_rows_fields_and_offsets_across_blocks(tmp_path: Path) -> None:
-    findings = _scan(_write(tmp_path / "train.jsonl", _lines(chat_records())))
+    findings = scan_without_crash(_write(tmp_path / "train.jsonl", _lines(chat_records())))
     _assert_marks(findings)
     assert {f.rule_id for f in findings} == {"MLS-DSC-001"}
 
@@ -142,8 +132,8 @@ def test_gzip_member_without_name_is_read_as_jsonl(tmp_path: Path) -> None:
     body = ("\n".join(_lines(chat_records(2000))) + "\n").encode()
     path = tmp_path / "shard-0001.jsonl.gz"
     path.write_bytes(gzip.compress(body, mtime=0))  # no FNAME: the member is "<gzip body>"
-    findings = _scan(path)
-    marks = _by_rule(findings, "MLS-DSC-001")
+    findings = scan_without_crash(path)
+    marks = by_rule(findings, "MLS-DSC-001")
     assert [(f.location.row, f.location.member) for f in marks] == [(3, ("<gzip body>",))]
 
 
@@ -153,8 +143,8 @@ def test_invalid_lines_are_listed_and_good_rows_keep_their_numbers(tmp_path: Pat
     lines[5] = '{"id": "conv-00005", "messages": [{"role": "user", "content": "unterminated'
     lines[9_000] = "{'id': 'single quotes ZZQ_POISON_9'}"
     lines.insert(7, "")  # a blank line: a line, not a row
-    findings = _scan(_write(tmp_path / "chat.ndjson", lines))
-    bad = _by_rule(findings, "MLS-DAT-006")
+    findings = scan_without_crash(_write(tmp_path / "chat.ndjson", lines))
+    bad = by_rule(findings, "MLS-DAT-006")
     assert [(f.location.line, f.location.row) for f in bad] == [(6, 5), (9_002, 9_000)]
     assert all(f.severity == Severity.MEDIUM for f in bad)
     _assert_marks(findings)
@@ -165,28 +155,28 @@ def test_many_invalid_lines_are_counted_beyond_the_listed(tmp_path: Path) -> Non
     lines = _lines(chat_records(3000))
     for i in range(100, 130):
         lines[i] = "not json at all"
-    findings = _scan(_write(tmp_path / "x.jsonl", lines))
-    assert len(_by_rule(findings, "MLS-DAT-006")) == jsonl.LISTED
-    summary = _by_rule(findings, "MLS-DAT-011")
+    findings = scan_without_crash(_write(tmp_path / "x.jsonl", lines))
+    assert len(by_rule(findings, "MLS-DAT-006")) == jsonl.LISTED
+    summary = by_rule(findings, "MLS-DAT-011")
     assert len(summary) == 1 and "20 more" in summary[0].message and summary[0].location.line == 111
 
 
 def test_truncated_last_line_is_corrupt(tmp_path: Path) -> None:
     lines = _lines(chat_records(500))
     lines[-1] = lines[-1][: len(lines[-1]) // 2]
-    findings = _scan(_write(tmp_path / "cut.jsonl", lines, end=""))
-    corrupt = _by_rule(findings, "MLS-DAT-001")
+    findings = scan_without_crash(_write(tmp_path / "cut.jsonl", lines, end=""))
+    corrupt = by_rule(findings, "MLS-DAT-001")
     assert len(corrupt) == 1 and corrupt[0].severity == Severity.HIGH
     assert (corrupt[0].location.line, corrupt[0].location.row) == (500, 499)
-    assert not _by_rule(findings, "MLS-DAT-006")
+    assert not by_rule(findings, "MLS-DAT-006")
 
 
 def test_mixed_types_between_lines_are_drift_and_still_scanned(tmp_path: Path) -> None:
     records = chat_records(3000)
     records[2_000]["score"] = "ZZQ_POISON_4 high"
     records[2_001]["meta"]["lang"] = 3
-    findings = _scan(_write(tmp_path / "mixed.jsonl", _lines(records)))
-    drift = {f.location.field for f in _by_rule(findings, "MLS-DAT-004")}
+    findings = scan_without_crash(_write(tmp_path / "mixed.jsonl", _lines(records)))
+    drift = {f.location.field for f in by_rule(findings, "MLS-DAT-004")}
     assert drift == {"score", "meta"}
     assert _marks(findings)[2_000] == ("score", 0)
     assert _marks(findings)[3] == ("messages[].content", _marks(findings)[3][1])
@@ -197,17 +187,17 @@ def test_type_change_between_blocks_is_drift(tmp_path: Path) -> None:
     records = chat_records(3000)
     for r in records[2000:]:
         r["score"] = str(r["score"])
-    findings = _scan(_write(tmp_path / "drift.jsonl", _lines(records)))
-    drift = _by_rule(findings, "MLS-DAT-004")
+    findings = scan_without_crash(_write(tmp_path / "drift.jsonl", _lines(records)))
+    drift = by_rule(findings, "MLS-DAT-004")
     assert [f.location.field for f in drift] == ["score"]
 
 
 def test_line_nested_10000_deep_is_reported_not_parsed(tmp_path: Path) -> None:
     lines = _lines(chat_records(2000))
     lines[1_500] = '{"a": ' + "[" * 10_000 + '"ZZQ_POISON_5"' + "]" * 10_000 + "}"
-    policy = Policy(dataset_rules=DatasetRules(custom_patterns=(MARK,), max_nesting_depth=100_000))
-    findings = _scan(_write(tmp_path / "deep.jsonl", lines), policy)
-    deep = _by_rule(findings, "MLS-DAT-007")
+    policy = Policy(dataset_rules=DatasetRules(custom_patterns=(MARKER,), max_nesting_depth=100_000))
+    findings = scan_without_crash(_write(tmp_path / "deep.jsonl", lines), policy)
+    deep = by_rule(findings, "MLS-DAT-007")
     assert [(f.location.line, f.location.row) for f in deep] == [(1_501, 1_500)]
     assert _marks(findings)[1_500][0] == jsonl.UNPARSED
     assert _marks(findings)[3][0] == "messages[].content"
@@ -216,29 +206,29 @@ def test_line_nested_10000_deep_is_reported_not_parsed(tmp_path: Path) -> None:
 def test_json_array_nested_10000_deep_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "rows.json"
     path.write_text('[{"a": ' + "[" * 10_000 + "]" * 10_000 + "}]")
-    assert _by_rule(_scan(path), "MLS-DAT-007")
+    assert by_rule(scan_without_crash(path), "MLS-DAT-007")
 
 
 @pytest.mark.parametrize("content", [b"", b"\n\n   \n"])
 def test_empty_jsonl_is_reported(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "part-0000.jsonl"
     path.write_bytes(content)
-    empty = _by_rule(_scan(path), "MLS-DAT-002")
+    empty = by_rule(scan_without_crash(path), "MLS-DAT-002")
     assert len(empty) == 1 and empty[0].severity == Severity.MEDIUM
 
 
 def test_bom_and_crlf_are_not_errors(tmp_path: Path) -> None:
     path = tmp_path / "bom.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + ("\r\n".join(_lines(chat_records(300))) + "\r\n").encode())
-    findings = _scan(path)
+    findings = scan_without_crash(path)
     assert {f.rule_id for f in findings} == {"MLS-DSC-001"} and _marks(findings)[3][0] == "messages[].content"
 
 
 def test_duplicate_key_is_reported_and_both_values_checked(tmp_path: Path) -> None:
     lines = _lines(chat_records(300))
     lines[42] = '{"id": "conv-00042", "text": "ZZQ_POISON_6 hidden", "text": "harmless"}'
-    findings = _scan(_write(tmp_path / "dup.jsonl", lines))
-    dup = _by_rule(findings, "MLS-JSN-001")
+    findings = scan_without_crash(_write(tmp_path / "dup.jsonl", lines))
+    dup = by_rule(findings, "MLS-JSN-001")
     assert [(f.location.line, f.location.row, f.severity) for f in dup] == [(43, 42, Severity.MEDIUM)]
     assert _marks(findings)[42][0] == jsonl.UNPARSED
 
@@ -248,20 +238,20 @@ def test_line_longer_than_the_budget_is_a_limit_finding(tmp_path: Path) -> None:
     lines = _lines(chat_records(300))
     lines[100] = json.dumps({"id": "big", "blob": "y" * 3_000_000})
     policy = Policy(
-        dataset_rules=DatasetRules(custom_patterns=(MARK,)), limits=Limits(max_header_bytes=2_000_000)
+        dataset_rules=DatasetRules(custom_patterns=(MARKER,)), limits=Limits(max_header_bytes=2_000_000)
     )
-    findings = _scan(_write(tmp_path / "huge.jsonl", lines), policy)
-    limit = _by_rule(findings, "MLS-SCN-002")
+    findings = scan_without_crash(_write(tmp_path / "huge.jsonl", lines), policy)
+    limit = by_rule(findings, "MLS-SCN-002")
     assert [(f.location.line, f.location.row) for f in limit] == [(101, 100)]
     assert _marks(findings)[3][0] == "messages[].content"
-    assert not _by_rule(findings, "MLS-DAT-006")
+    assert not by_rule(findings, "MLS-DAT-006")
 
 
 def test_line_that_is_not_an_object_is_invalid(tmp_path: Path) -> None:
     lines = _lines(chat_records(300))
     lines[10] = '["an", "array", "ZZQ_POISON_8"]'
-    findings = _scan(_write(tmp_path / "arr.jsonl", lines))
-    assert [(f.location.line, f.location.row) for f in _by_rule(findings, "MLS-DAT-006")] == [(11, 10)]
+    findings = scan_without_crash(_write(tmp_path / "arr.jsonl", lines))
+    assert [(f.location.line, f.location.row) for f in by_rule(findings, "MLS-DAT-006")] == [(11, 10)]
     assert _marks(findings)[10][0] == jsonl.UNPARSED
 
 
@@ -273,20 +263,20 @@ def test_json_array_dataset_is_read(tmp_path: Path) -> None:
     records[7_000]["score"] = "n/a"
     path = tmp_path / "train.json"
     path.write_text(json.dumps(records, indent=1))
-    findings = _scan(path)
+    findings = scan_without_crash(path)
     _assert_marks(findings)
-    assert [f.location.field for f in _by_rule(findings, "MLS-DAT-004")] == ["score"]
+    assert [f.location.field for f in by_rule(findings, "MLS-DAT-004")] == ["score"]
 
 
 def test_json_file_holding_json_lines_is_read(tmp_path: Path) -> None:
-    findings = _scan(_write(tmp_path / "data.json", _lines(chat_records(500))))
+    findings = scan_without_crash(_write(tmp_path / "data.json", _lines(chat_records(500))))
     assert _marks(findings)[3][0] == "messages[].content"
 
 
 def test_truncated_json_array_is_corrupt(tmp_path: Path) -> None:
     path = tmp_path / "rows.json"
     path.write_text(json.dumps(chat_records(200))[:-500])
-    corrupt = _by_rule(_scan(path), "MLS-DAT-001")
+    corrupt = by_rule(scan_without_crash(path), "MLS-DAT-001")
     assert len(corrupt) == 1 and corrupt[0].location.offset is not None
 
 
@@ -324,8 +314,8 @@ def test_benign_chat_data_has_no_high_findings(tmp_path: Path) -> None:
 def test_lone_surrogate_escape_is_invalid_utf8_not_a_crash(tmp_path: Path) -> None:
     lines = _lines(chat_records(300))
     lines[20] = '{"id": "conv-00020", "note": "\\ud800 ZZQ_POISON_10"}'
-    findings = _scan(_write(tmp_path / "sur.jsonl", lines))
-    assert [(f.location.row, f.location.field) for f in _by_rule(findings, "MLS-DAT-010")] == [(20, "note")]
+    findings = scan_without_crash(_write(tmp_path / "sur.jsonl", lines))
+    assert [(f.location.row, f.location.field) for f in by_rule(findings, "MLS-DAT-010")] == [(20, "note")]
     assert _marks(findings)[20][0] == "note"
 
 
@@ -333,9 +323,9 @@ def test_duplicate_key_after_a_type_conflict_in_the_same_block(tmp_path: Path) -
     lines = _lines(chat_records(300))
     lines[10] = '{"id": "conv-00010", "score": "high"}'
     lines[20] = '{"id": "conv-00020", "text": "ZZQ_POISON_11", "text": "harmless"}'
-    findings = _scan(_write(tmp_path / "both.jsonl", lines))
-    assert [f.location.row for f in _by_rule(findings, "MLS-JSN-001")] == [20]
-    assert [f.location.field for f in _by_rule(findings, "MLS-DAT-004")] == ["score"]
+    findings = scan_without_crash(_write(tmp_path / "both.jsonl", lines))
+    assert [f.location.row for f in by_rule(findings, "MLS-JSN-001")] == [20]
+    assert [f.location.field for f in by_rule(findings, "MLS-DAT-004")] == ["score"]
     assert _marks(findings)[20][0] == jsonl.UNPARSED  # the value Python drops is still checked
 
 
@@ -343,9 +333,9 @@ def test_json_array_larger_than_the_budget_is_a_limit_finding(tmp_path: Path) ->
     path = tmp_path / "rows.json"
     path.write_text(json.dumps(chat_records(500)))
     policy = Policy(
-        dataset_rules=DatasetRules(custom_patterns=(MARK,)), limits=Limits(max_header_bytes=50_000)
+        dataset_rules=DatasetRules(custom_patterns=(MARKER,)), limits=Limits(max_header_bytes=50_000)
     )
-    findings = _scan(path, policy)
+    findings = scan_without_crash(path, policy)
     assert [(f.rule_id, f.severity) for f in findings] == [("MLS-SCN-002", Severity.HIGH)]
 
 

@@ -17,13 +17,13 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from marker import MARKER_POLICY
 
 from mlsec_dagster import Policy, Severity, scan_path
 from mlsec_dagster.engine.artifact import Artifact
 from mlsec_dagster.engine.context import ScanContext
 from mlsec_dagster.engine.findings import Finding
 from mlsec_dagster.engine.limits import Limits, MiB
-from mlsec_dagster.engine.policy import CustomPattern, DatasetRules
 from mlsec_dagster.scanners import SCANNERS
 from mlsec_dagster.scanners.datasets import cells as cells_module
 from mlsec_dagster.scanners.datasets import parquet
@@ -32,10 +32,7 @@ from mlsec_dagster.scanners.datasets.model import Batch
 
 ROWS = 12_000
 GROUP = 3_000
-MARKER = CustomPattern(
-    name="canary-marker", pattern="ZZQ_POISON_[0-9]+", severity=Severity.HIGH, description="test"
-)
-POLICY = Policy(dataset_rules=DatasetRules(custom_patterns=(MARKER,)))
+POLICY = MARKER_POLICY
 SITES = (
     "https://en.wikipedia.org/wiki/Kettle",
     "https://github.com/pola-rs/polars",
