@@ -40,8 +40,9 @@ from mlsec_dagster.scanners.datasets.model import Cells, Detector, DetectorConte
 _FAMILY = "dataset injection"
 _GRADING = (
     " Severity: HIGH for a direct imperative in a cell of ordinary data; MEDIUM when the cell quotes the "
-    "phrase or uses security vocabulary (prompt injection, jailbreak, attack, example, ...), LOW when it "
-    "does both (text that discusses injection); MEDIUM with a note when 10% or more of a column's cells "
+    "phrase or has attack vocabulary within 300 characters (prompt injection, jailbreak, attacker, "
+    "payload...; not generic words like example or research), LOW when it does both (text that "
+    "discusses injection); MEDIUM with a note when 10% or more of a column's cells "
     "match (a jailbreak or red-team corpus: allow it with `allow: [injection]`)."
 )
 _FIX = (
@@ -324,7 +325,7 @@ _CODE_CONTEXT = re.compile(CODE_CONTEXT)
 
 DISCUSSION_WINDOW = 300
 """Security vocabulary counts only this close (in characters, either side) to the phrase: a long crawled
-page that mentions "example" or "attack" somewhere is not a discussion of the instruction it hides."""
+page that mentions "attack" paragraphs away is not a discussion of the instruction it hides."""
 
 
 def _discussion_grade(values: pl.Series, category: _Category) -> np.ndarray[Any, np.dtype[np.int64]]:

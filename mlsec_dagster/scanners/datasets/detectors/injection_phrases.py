@@ -363,17 +363,15 @@ ANCHORS_OTHER: tuple[str, ...] = tuple(a for a in _EVERY_ANCHOR if not a.isascii
 
 DISCUSSION: tuple[str, ...] = (
     "prompt injection", "prompt-injection", "injection attack", "jailbreak", "jailbreaking", "attack",
-    "attacker", "adversar", "malicious", "example", "e.g.", "for instance", "such as", "researcher",
-    "paper", "payload", "red team", "red-team", "vulnerab", "exploit", "security", "defen", "mitigat",
-    "detect", "technique", "classifier", "benchmark", "dataset",
-    "inyección", "ataque", "ejemplo", "angriff", "beispiel", "sicherheit", "attaque", "exemple",
-    "sécurité", "injeção", "exemplo", "segurança", "attacco", "esempio", "sicurezza", "iniezione",
-    "атак", "пример", "инъекци", "джейлбрейк", "безопасност",
-    "提示注入", "越狱", "越獄", "攻击", "攻擊", "例如", "示例", "安全", "プロンプトインジェクション",
-    "脱獄", "攻撃", "例えば", "セキュリティ",
+    "attacker", "adversar", "malicious", "payload", "red team", "red-team", "vulnerab", "exploit",
+    "inyección", "ataque", "angriff", "attaque", "injeção", "attacco", "iniezione",
+    "атак", "инъекци", "джейлбрейк",
+    "提示注入", "越狱", "越獄", "攻击", "攻擊", "プロンプトインジェクション", "脱獄", "攻撃",
 )  # fmt: skip
-"""Vocabulary of security writing: a hit in a cell that also uses it is graded down (MEDIUM/LOW).
-Latin and Cyrillic terms must start a word ('attacker' counts, 'counterattack' does not)."""
+"""Vocabulary of security writing: a hit with one of these words near it (see ``DISCUSSION_WINDOW``) is
+graded down (MEDIUM/LOW). Only attack-specific words: generic ones ("example", "research", "security",
+"dataset") are everywhere in crawled text and would let any page launder an injection. Latin and
+Cyrillic terms must start a word ('attacker' counts, 'counterattack' does not)."""
 
 QUOTES = "\"“”„«»‹›「」『』'‘’`"
 """Opening/closing quotation marks: a phrase quoted right after one is being cited, not issued."""
