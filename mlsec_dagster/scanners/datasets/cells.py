@@ -8,7 +8,9 @@ policy lower a finding to INFO, never drop it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -135,14 +137,41 @@ def _scan_header(state: _State, batch: Batch) -> Iterator[Finding]:
 
 
 def _scan_batch(state: _State, batch: Batch) -> Iterator[Finding]:
-    for leaf in leaves(batch.data, state.rules.max_nesting_depth):
+    found = list(leaves(batch.data, state.rules.max_nesting_depth))
+    judged = [leaf for leaf in found if isinstance(leaf, Cells) and not _all_numbers(leaf)]
+    # The vectorised detector passes of different columns run on all cores (polars and Arrow release
+    # the GIL); findings are then reported in column order on this thread, so output is deterministic.
+    matched = dict(zip(map(id, judged), _pool().map(lambda leaf: _detect(state, leaf), judged), strict=True))
+    for leaf in found:
         if isinstance(leaf, Skipped):
             yield from _skipped(state, leaf, batch)
             continue
         yield from _invalid_utf8(state, leaf, batch)
         yield from _oversized(state, leaf, batch)
-        if not _all_numbers(leaf):
-            yield from _run(state, leaf, batch)
+        for detector, match in matched.get(id(leaf), ()):
+            yield from _report(state, detector, match, leaf, batch, state.rules.allowances(leaf.field), None)
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(
+            max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="mlsec-cells"
+        )
+    return _POOL
+
+
+def _detect(state: _State, cells: Cells) -> list[tuple[Detector, Match]]:
+    dctx = DetectorContext(state.fmt, state.rules, state.rules.allowances(cells.field))
+    return [
+        (detector, match)
+        for detector in state.detectors
+        if detector.applies(cells, state.fmt)
+        for match in detector.detect(cells, dctx)
+    ]
 
 
 _NUMBER = r"^[ \t]*[-+]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)(?:[eE][-+]?[0-9]+)?[ \t]*$"
