@@ -1,7 +1,7 @@
 """Pickles carried base64-encoded in text cells (family ``binary``).
 
 Datasets exported to CSV/JSON store binary objects as base64 strings, and loaders that
-``pickle.loads(base64.b64decode(cell))`` are common in feature stores. A base64 pickle is
+unpickle ``base64.b64decode(cell)`` are common in feature stores. A base64 pickle is
 recognisable from its first characters: protocol 2-5 streams start ``\\x80\\x02``..``\\x80\\x05``,
 which encode as ``gAJ``/``gAN``/``gAS``/``gAW``; protocol 0 starts with a GLOBAL such as
 ``cos\\n`` (``Y29zCn``). One polars regex finds those prefixes; only the matching cells are decoded
