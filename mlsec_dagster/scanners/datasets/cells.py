@@ -102,11 +102,6 @@ def scan_dataset(artifact: Artifact, ctx: ScanContext, fmt: str, source: Source)
     yield from _summaries(state)
 
 
-def scan_batches(artifact: Artifact, ctx: ScanContext, fmt: str, batches: Source) -> Iterator[Finding]:
-    """Alias kept short for readers: ``yield from scan_batches(artifact, ctx, "csv", self._read(...))``."""
-    return scan_dataset(artifact, ctx, fmt, batches)
-
-
 def _disabled_note(state: _State) -> Iterator[Finding]:
     off = sorted({d.family for d in DETECTORS} - {d.family for d in state.detectors})
     if not off:
