@@ -18,6 +18,7 @@ from mlsec_dagster.engine.scan import ScanResult, scan_dataframe, scan_path
 _DAGSTER_EXPORTS = {
     "MlsecResource": "mlsec_dagster.resources",
     "build_mlsec_checks": "mlsec_dagster.checks",
+    "build_mlsec_frame_checks": "mlsec_dagster.checks",
     "build_mlsec_checks_job": "mlsec_dagster.jobs",
     "mlsec_ci_scan": "mlsec_dagster.jobs",
 }
@@ -33,6 +34,7 @@ __all__ = [
     "Severity",
     "build_mlsec_checks",
     "build_mlsec_checks_job",
+    "build_mlsec_frame_checks",
     "load_policy",
     "load_policy_for_root",
     "mlsec_ci_scan",
