@@ -93,10 +93,11 @@ class ProgressPrinter:
         self.last = time.monotonic()
 
     def __call__(self, done: int, total: int, current: str) -> None:
+        """Called before each file and, inside long files, as they progress (same ``done``)."""
         if done == total:
             if self.announce or self.printed:
                 self._emit(f"scanned {total} files in {time.monotonic() - self.started:.1f} s")
-        elif done == 0 and self.announce:
+        elif done == 0 and self.announce and not self.printed:
             self._emit(f"scanning {total} files")
         elif time.monotonic() - self.last >= self.interval:
             self._emit(f"{done}/{total} files scanned; now {printable(current)}")

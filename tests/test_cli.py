@@ -278,3 +278,21 @@ def test_sampling_is_an_explicit_opt_in_reported_in_the_output(
     assert code == 0 and [f["rule_id"] for f in json.loads(out)["findings"]] == ["MLS-DAT-012"]
     code, _, err = run(capsys, "scan", ".", "--sample-rows", "10", "--full-scan")
     assert code == 2 and "not both" in err
+
+
+def test_progress_inside_one_long_dataset_file(tmp_path: Path) -> None:
+    """A multi-GB dataset is one file: progress reports the rows checked inside it, once per interval."""
+    import polars as pl
+
+    from mlsec_dagster import scan_path
+
+    pl.DataFrame({"text": [f"row {i}" for i in range(200_000)]}).write_parquet(
+        tmp_path / "big.parquet", row_group_size=50_000
+    )
+    stream = io.StringIO()
+    printer = ProgressPrinter(stream, announce=True, interval=0)
+    scan_path(tmp_path / "big.parquet", root=tmp_path, progress=printer)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "mlsec: scanning 1 files" and lines[-1].startswith("mlsec: scanned 1 files")
+    assert "mlsec: 0/1 files scanned; now big.parquet (200,000 rows checked)" in lines
+    assert sum(line.startswith("mlsec: scanning") for line in lines) == 1

@@ -116,6 +116,8 @@ class ScanContext:
         self.scanners = tuple(scanners)
         self.records: list[ArtifactRecord] = []
         self.schemas: list[SchemaRecord] = []
+        self.on_progress: Callable[[str], None] | None = None
+        """Set by ``scan_path`` per file: long scans (multi-GB datasets) report where they are."""
         self._deadline = float("inf")
         self._inflated = 0
         self._decoded = 0
@@ -129,6 +131,10 @@ class ScanContext:
         self._deadline = time.monotonic() + self.limits.timeout_seconds
         self._inflated = 0
         self._decoded = 0
+
+    def progress(self, note: str) -> None:
+        if self.on_progress is not None:
+            self.on_progress(note)
 
     def out_of_time(self) -> bool:
         return time.monotonic() > self._deadline

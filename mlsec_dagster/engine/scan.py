@@ -138,6 +138,7 @@ def scan_path(
     for index, file in enumerate(found.files):
         if progress is not None:
             progress(index, total, file.rel_path)
+            ctx.on_progress = lambda note, i=index, path=file.rel_path: progress(i, total, f"{path} ({note})")
         ctx.start_file()
         try:
             artifact = Artifact.from_file(file.os_path, file.rel_path)

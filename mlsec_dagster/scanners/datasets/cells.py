@@ -87,6 +87,7 @@ def scan_dataset(artifact: Artifact, ctx: ScanContext, fmt: str, source: Source)
             sampled = True
         yield from _scan_batch(state, batch)
         state.rows = batch.first_row + batch.data.num_rows
+        ctx.progress(f"{state.rows:,} rows checked")
         if sampled:
             break
     if sampled:
