@@ -13,23 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from shared_fixtures import DESIGN_NOTE
 
 from mlsec_dagster.cli import ProgressPrinter, main
 from mlsec_dagster.engine.rules import all_rules
-
-DESIGN_NOTE = """\
-version: "1.0"
-policy:
-  fail_on_severity: HIGH
-  artifact_rules:
-    block_pickle_execution: true
-    require_safetensors_format: true
-  license_rules:
-    fail_on_missing_license: true
-    custom_restricted_licenses:
-      - "cc-by-nc-4.0"
-      - "agpl-3.0"
-"""
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -9,24 +9,17 @@ from typing import Any
 import dagster as dg
 import polars as pl
 import pytest
+from shared_fixtures import CanaryPayload
 
 from mlsec_dagster import MlsecResource, Severity, build_mlsec_checks, scan_path
 from mlsec_dagster.checks import CHECK_NAME, FINDINGS_SCHEMA
-
-
-class _Payload:
-    def __init__(self, canary: Path) -> None:
-        self.canary = canary
-
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
-        return (os.system, (f"touch {self.canary}",))
 
 
 def write_malicious_checkpoint(path: Path, canary: Path) -> Path:
     """A real torch.save checkpoint with a state dict and an os.system payload; never loaded."""
     import torch
 
-    state = {"model": torch.nn.Linear(4, 2).state_dict(), "extra": _Payload(canary)}
+    state = {"model": torch.nn.Linear(4, 2).state_dict(), "extra": CanaryPayload(canary)}
     torch.save(state, path)
     return path
 
@@ -193,7 +186,7 @@ def test_check_never_loads_the_asset_value_through_the_io_manager(tmp_path: Path
 
     @dg.asset(name="model")
     def model() -> dg.Output[Any]:
-        return dg.Output(_Payload(canary), metadata={"mlsec/path": dg.MetadataValue.path(str(data))})
+        return dg.Output(CanaryPayload(canary), metadata={"mlsec/path": dg.MetadataValue.path(str(data))})
 
     checks = build_mlsec_checks(assets=[model])
     result = dg.materialize(

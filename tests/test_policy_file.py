@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from shared_fixtures import DESIGN_NOTE
 
 from mlsec_dagster import scan_path
 from mlsec_dagster.engine.findings import Severity
@@ -25,20 +26,6 @@ from mlsec_dagster.engine.policy_file import (
     policy_reference_markdown,
     policy_to_dict,
 )
-
-DESIGN_NOTE = """\
-version: "1.0"
-policy:
-  fail_on_severity: HIGH
-  artifact_rules:
-    block_pickle_execution: true
-    require_safetensors_format: true
-  license_rules:
-    fail_on_missing_license: true
-    custom_restricted_licenses:
-      - "cc-by-nc-4.0"
-      - "agpl-3.0"
-"""
 
 FULL = """\
 version: 1.0
@@ -345,7 +332,12 @@ def test_reference_table_documents_every_key() -> None:
     }  # fmt: skip
     items = {
         "policy.dataset_rules.columns[]": (
-            "name", "allow", "html_allowed", "links_allowed", "code_allowed", "reason",
+            "name",
+            "allow",
+            "html_allowed",
+            "links_allowed",
+            "code_allowed",
+            "reason",
         ),
         "policy.dataset_rules.custom_patterns[]": ("name", "pattern", "severity", "description", "columns"),
     }

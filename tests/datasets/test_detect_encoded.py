@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import base64
-import os
 import pickle
 from pathlib import Path
 
 import polars as pl
+from shared_fixtures import CanaryPayload
 
 from mlsec_dagster import Severity, scan_dataframe, scan_path
-
-
-class _Payload:
-    def __init__(self, canary: Path) -> None:
-        self.canary = canary
-
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        return (os.system, (f"touch {self.canary}",))
 
 
 def _captions(rows: int) -> list[str]:
@@ -26,8 +18,8 @@ def _captions(rows: int) -> list[str]:
 
 def test_base64_pickles_in_a_csv_column_are_found_and_graded(tmp_path: Path, canary: Path) -> None:
     rows = _captions(12_000)
-    rows[10_250] = "features=" + base64.b64encode(pickle.dumps(_Payload(canary), protocol=4)).decode()
-    rows[40] = base64.b64encode(pickle.dumps(_Payload(canary), protocol=0)).decode()
+    rows[10_250] = "features=" + base64.b64encode(pickle.dumps(CanaryPayload(canary), protocol=4)).decode()
+    rows[40] = base64.b64encode(pickle.dumps(CanaryPayload(canary), protocol=0)).decode()
     rows[41] = base64.b64encode(pickle.dumps({"weights": [0.1, 0.2]}, protocol=2)).decode()
     rows[42] = "data:image/png;base64," + base64.b64encode(bytes(range(256)) * 64).decode()  # not a pickle
     rows[43] = "gAJ is how the quiz answer starts"  # decodes to nothing sensible

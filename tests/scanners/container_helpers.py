@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import pickle
-from pathlib import Path
+from shared_fixtures import CanaryPayload, canary_pickle
 
 from mlsec_dagster import ScanResult, Severity
 
-
-class CanaryPayload:
-    """Pickles to ``os.system("touch <canary>")``: harmless, and proof of execution if it ever runs."""
-
-    def __init__(self, canary: Path) -> None:
-        self.canary = canary
-
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        return (os.system, (f"touch {self.canary}",))
-
-
-def canary_pickle(canary: Path, protocol: int = 2) -> bytes:
-    return pickle.dumps(CanaryPayload(canary), protocol=protocol)
+__all__ = ["CanaryPayload", "assert_pickle_payload", "canary_pickle"]
 
 
 def assert_pickle_payload(result: ScanResult, path: str, member: tuple[str, ...]) -> None:

@@ -7,19 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_fixtures import LLAMA3
 
 from mlsec_dagster import scan_path
 from mlsec_dagster.engine.findings import Finding, Severity
 
-LLAMA3 = (
-    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_he"
-    "ader_id|>' + "
-    "message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' %}{% if lo"
-    "op.index0 == 0 %}"
-    "{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_"
-    "prompt %}"
-    "{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"
-)
 CHATML = (
     "{%- set ns = namespace(found=false) -%}{% for message in messages %}{{'<|im_start|>' + message['"
     "role'] + '\\n' + "

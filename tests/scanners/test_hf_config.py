@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from shared_fixtures import LLAMA3
+
 from mlsec_dagster import scan_path
 from mlsec_dagster.engine.findings import Finding, Severity
 
@@ -106,15 +108,6 @@ def test_missing_and_foreign_modules(tmp_path: Path) -> None:
     assert all(f.severity == Severity.MEDIUM for f in grouped["MLS-HFC-003"])
 
 
-LLAMA3 = (
-    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_he"
-    "ader_id|>' + "
-    "message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' %}{% if lo"
-    "op.index0 == 0 %}"
-    "{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_"
-    "prompt %}"
-    "{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"
-)
 MISTRAL = (
     "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % "
     "2 == 0) %}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import pickle
 import struct
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from container_helpers import CanaryPayload, assert_pickle_payload
+from shared_fixtures import counting_opener
 
 from mlsec_dagster import Policy, scan_path
 from mlsec_dagster.engine.artifact import HEAD_BYTES, Artifact
@@ -125,20 +125,14 @@ def test_malformed_headers_fail_closed(tmp_path: Path, header: str) -> None:
 def test_numeric_data_is_never_read(tmp_path: Path) -> None:
     path = tmp_path / "big.npy"
     np.save(path, np.zeros((2048, 2048), dtype=np.float32))  # 16 MiB
-    counted = {"bytes": 0}
-
-    class Counting(io.FileIO):
-        def read(self, size: int | None = -1) -> bytes:
-            data = super().read(size if size is not None else -1) or b""
-            counted["bytes"] += len(data)
-            return data
+    opener, counted = counting_opener(path)
 
     size = path.stat().st_size
     with open(path, "rb") as fh:
         head = fh.read(HEAD_BYTES)
     ctx = ScanContext(Policy(), SCANNERS)
     ctx.start_file()
-    findings = list(ctx.scan(Artifact("big.npy", (), size, head, lambda: Counting(str(path), "rb"))))
+    findings = list(ctx.scan(Artifact("big.npy", (), size, head, opener)))
     assert findings == []
     assert [r.format for r in ctx.records] == ["numpy"]
     assert counted["bytes"] < 4096

@@ -16,6 +16,7 @@ import torch
 from container_helpers import CanaryPayload, assert_pickle_payload
 from safetensors.numpy import save_file as save_numpy
 from safetensors.torch import save_file as save_torch
+from shared_fixtures import counting_opener
 
 from mlsec_dagster import Policy, scan_path
 from mlsec_dagster.engine.artifact import HEAD_BYTES, Artifact
@@ -150,19 +151,13 @@ def test_trailing_pickle_and_zip_are_found(tmp_path: Path, canary: Path) -> None
 def test_only_the_header_is_read(tmp_path: Path) -> None:
     path = tmp_path / "big.safetensors"
     save_torch({"w": torch.zeros(2048, 2048), "b": torch.zeros(10)}, str(path))  # 16 MiB of tensors
-    counted = {"bytes": 0}
-
-    class Counting(io.FileIO):
-        def read(self, size: int | None = -1) -> bytes:
-            data = super().read(size if size is not None else -1) or b""
-            counted["bytes"] += len(data)
-            return data
+    opener, counted = counting_opener(path)
 
     size = path.stat().st_size
     head = path.read_bytes()[:HEAD_BYTES]
     ctx = ScanContext(Policy(), SCANNERS)
     ctx.start_file()
-    findings = list(ctx.scan(Artifact("big.safetensors", (), size, head, lambda: Counting(str(path), "rb"))))
+    findings = list(ctx.scan(Artifact("big.safetensors", (), size, head, opener)))
     assert findings == []
     assert counted["bytes"] <= 256
 
