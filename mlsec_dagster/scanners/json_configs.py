@@ -25,6 +25,7 @@ from mlsec_dagster.scanners import _keras
 from mlsec_dagster.scanners._jsonpos import line_of, loads_with_offsets
 from mlsec_dagster.scanners._pysource import find_gadgets, local_imports
 from mlsec_dagster.scanners._templates import template_escapes
+from mlsec_dagster.scanners.datasets.jsonl import has_json_lines_name
 
 _FAMILY = "hf-config"
 
@@ -132,14 +133,8 @@ def _sniff(artifact: Artifact) -> bool:
     return any(k in artifact.head for k in _HF_KEYS + _KERAS_KEYS)
 
 
-_JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
-
-
 def _looks_like_json_lines(artifact: Artifact) -> bool:
-    name = artifact.name.lower()
-    for packed in (".gz", ".bz2", ".xz", ".zst"):
-        name = name.removesuffix(packed)
-    if name.endswith(_JSON_LINES_SUFFIXES):
+    if has_json_lines_name(artifact):
         return True
     first, newline, rest = artifact.head.lstrip().partition(b"\n")
     if not newline or not rest.lstrip().startswith(b"{"):

@@ -81,6 +81,11 @@ def _hint_name(artifact: Artifact) -> str:
     return name
 
 
+def has_json_lines_name(artifact: Artifact) -> bool:
+    """Named like JSON Lines (``.jsonl``/``.ndjson``/``.jsonlines``, compressed or not)."""
+    return _hint_name(artifact).endswith(_LINES_EXT)
+
+
 def _mode(artifact: Artifact) -> str | None:
     """``lines`` (JSON Lines), ``array`` (one JSON array) or None (not a dataset of ours)."""
     if b"\x00" in artifact.head[:4096]:
