@@ -65,6 +65,12 @@ DATASET_FAMILIES = (
 (script tags, shell pipelines) in programming Q&A columns."""
 
 
+def column_matches(column: str, glob: str) -> bool:
+    """Column globs are ``fnmatch`` patterns, except that ``[]`` (a list level in a nested column name,
+    ``messages[].content``) is literal rather than an empty character class."""
+    return fnmatch.fnmatchcase(column, glob.replace("[]", "[[]]"))
+
+
 @dataclass(frozen=True)
 class ColumnRule:
     """What the team expects in some columns: findings of ``allow`` families there drop to INFO."""
@@ -75,8 +81,7 @@ class ColumnRule:
     reason: str
 
     def matches(self, column: str) -> bool:
-        # `items[]` in a column name is literal, not an fnmatch character class.
-        return fnmatch.fnmatchcase(column, self.name.replace("[]", "[[]]"))
+        return column_matches(column, self.name)
 
 
 @dataclass(frozen=True)

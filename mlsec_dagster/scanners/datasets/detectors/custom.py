@@ -9,14 +9,13 @@ patterns while fingerprints and messages stay distinct.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import polars as pl
 
 from mlsec_dagster.engine.findings import Severity
-from mlsec_dagster.engine.policy import CustomPattern
+from mlsec_dagster.engine.policy import CustomPattern, column_matches
 from mlsec_dagster.engine.rules import define
 from mlsec_dagster.scanners.datasets.evidence import escape, snippet
 from mlsec_dagster.scanners.datasets.model import Cells, Detector, DetectorContext, Explained, Match
@@ -35,7 +34,7 @@ CUSTOM_PATTERN = define(
 
 def detect(cells: Cells, ctx: DetectorContext) -> Iterator[Match]:
     for pattern in ctx.rules.custom_patterns:
-        if not any(fnmatch.fnmatchcase(cells.field, glob.replace("[]", "[[]]")) for glob in pattern.columns):
+        if not any(column_matches(cells.field, glob) for glob in pattern.columns):
             continue
         try:
             mask = cells.values.str.contains(pattern.pattern)
