@@ -130,6 +130,19 @@ for line in open("/proc/self/status"):
 """Peak RSS of the child itself: ``ru_maxrss`` would include the parent's peak inherited at fork."""
 
 
+def measure(path: Path) -> tuple[int, int]:
+    """Rows and text bytes of a file kept from an earlier run."""
+    import polars as pl
+
+    totals = (
+        pl.scan_parquet(path)
+        .select(pl.len().alias("rows"), *[pl.col(c).str.len_bytes().sum() for c in TEXT_COLUMNS])
+        .collect()
+        .row(0)
+    )
+    return int(totals[0]), int(sum(totals[1:]))
+
+
 def run_worker(name: str, path: Path) -> tuple[float, int, str]:
     """Wall time, the child's own peak RSS (VmHWM) and its first output line."""
     code = _WORKERS[name].format(cols=list(TEXT_COLUMNS), regex=BASELINE_REGEX) + _PEAK
@@ -153,14 +166,20 @@ def main() -> None:
     )
     parser.add_argument("--size-gb", type=float, default=2.0, help="Parquet file size to build (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the generated file (printed path)")
+    parser.add_argument("--file", type=Path, help="reuse a file built by an earlier --keep run")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="mlsec-bench-datasets-"))
-    path = folder / "reviews.parquet"
     started = time.perf_counter()
-    rows, text_bytes = build(path, int(args.size_gb * 1e9))
+    if args.file is not None:
+        folder, path = None, args.file
+        rows, text_bytes = measure(path)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="mlsec-bench-datasets-"))
+        path = folder / "reviews.parquet"
+        rows, text_bytes = build(path, int(args.size_gb * 1e9))
     size = path.stat().st_size
     print(
-        f"built {path} in {time.perf_counter() - started:.0f} s: {size / 1e9:.2f} GB file, {rows:,} rows, "
+        f"{path}: made or measured in {time.perf_counter() - started:.0f} s: {size / 1e9:.2f} GB file, "
+        f"{rows:,} rows, "
         f"{text_bytes / 1e9:.2f} GB of text in {len(TEXT_COLUMNS)} string columns",
         file=sys.stderr,
     )
@@ -180,6 +199,8 @@ def main() -> None:
     findings = results["mlsec scan"][2]
     print(f"\nmlsec findings on the benign file: {findings}")
     print(json.dumps({n: round(r[0], 2) for n, r in results.items()}), file=sys.stderr)
+    if folder is None:
+        return
     if args.keep:
         print(f"kept {path}", file=sys.stderr)
     else:

@@ -226,5 +226,7 @@ def test_control_byte_scan_matches_a_per_character_check_at_every_code_point_and
         if v is not None
         and any((ord(c) < 0x20 and c not in "\t\n\x0b\x0c\r") or 0x7F <= ord(c) <= 0x9F for c in v)
     ]
-    assert terminal._control_rows(series).tolist() == expected
-    assert terminal._control_rows(series.slice(7, 300)).tolist() == [i - 7 for i in expected if 7 <= i < 307]
+    assert terminal._control_rows(Cells("c", series)).tolist() == expected
+    assert terminal._control_rows(Cells("c", series.slice(7, 300))).tolist() == [
+        i - 7 for i in expected if 7 <= i < 307
+    ]

@@ -49,14 +49,15 @@ def _walk(name: str, array: pa.Array, rows: RowMap, depth: int, max_depth: int) 
         yield from _walk(name, array.dictionary_decode(), rows, depth, max_depth)
     elif pt.is_string(kind) or pt.is_large_string(kind) or pt.is_string_view(kind):
         text, invalid = _valid_utf8(array.cast(pa.large_string()))
-        yield Cells(name, _series(text), rows, invalid_utf8=invalid)
+        yield Cells(name, _series(text), rows, invalid_utf8=invalid, source=text)
     elif (
         pt.is_binary(kind)
         or pt.is_large_binary(kind)
         or pt.is_fixed_size_binary(kind)
         or pt.is_binary_view(kind)
     ):
-        yield Cells(name, _series(array.cast(pa.large_binary())), rows)
+        data = array.cast(pa.large_binary())
+        yield Cells(name, _series(data), rows, source=data)
     elif pt.is_struct(kind):
         for index in range(kind.num_fields):
             child = pc.struct_field(array, [index])  # applies the struct's offset and nulls

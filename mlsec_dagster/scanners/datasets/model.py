@@ -7,6 +7,7 @@ touches one module.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -53,10 +54,27 @@ class Cells:
     """True for column names and file metadata: no row, and formula/CSV rules read them as headers."""
     invalid_utf8: tuple[int, ...] = ()
     """Positions whose bytes were not UTF-8 (reported once; ``values`` holds them with U+FFFD)."""
+    source: pa.Array | None = dataclasses.field(default=None, repr=False, compare=False)
+    """The Arrow array ``values`` was made from (large string/binary), when the reader had one."""
 
     @property
     def is_binary(self) -> bool:
         return self.values.dtype == pl.Binary
+
+    @cached_property
+    def arrow(self) -> pa.Array:
+        """The values as one contiguous Arrow large string/binary array, for byte-level kernels.
+
+        Converting a polars column back to Arrow copies it (~2.7 ms per 64k-row batch), so the
+        reader's own array is kept and shared.
+        """
+        if self.source is not None:
+            return self.source
+        array = self.values.to_arrow()
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        wanted = pa.large_binary() if self.is_binary else pa.large_string()
+        return array if array.type == wanted else array.cast(wanted)
 
     @cached_property
     def lowered(self) -> pl.Series:
@@ -66,7 +84,7 @@ class Cells:
         run at 3-6 GB/s, where ``(?i)`` alternations or case-insensitive ``contains_any`` stay near
         0.5 GB/s (measured in benchmarks/bench_detectors.py).
         """
-        lowered = pl.from_arrow(pc.ascii_lower(self.values.to_arrow()))
+        lowered = pl.from_arrow(pc.ascii_lower(self.arrow))
         assert isinstance(lowered, pl.Series)
         return lowered
 

@@ -208,7 +208,7 @@ Mask = np.ndarray[Any, np.dtype[np.bool_]]
 
 
 def detect(cells: Cells, ctx: DetectorContext) -> Iterator[Match]:
-    array: Any = cells.values.to_arrow()
+    array: Any = cells.arrow
     if len(array) == array.null_count:
         return
     kinds = {kind: _any_start(array, kind) for kind in ("image", "pickle", "executable", "archive", "script")}
