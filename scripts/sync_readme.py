@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
-
 from collections.abc import Callable
+from pathlib import Path
 
 from mlsec_dagster.engine.policy_file import policy_reference_markdown
 from mlsec_dagster.engine.rules import catalogue_markdown
@@ -25,7 +24,7 @@ def render(text: str) -> str:
         if not block.search(text):
             raise SystemExit(f"README.md has no <!-- {name}:start --> ... <!-- {name}:end --> block")
         content = generate()
-        text = block.sub(lambda m: m.group(1) + content + "\n" + m.group(2), text)
+        text = block.sub(lambda m, c=content: m.group(1) + c + "\n" + m.group(2), text)
     return text
 
 

@@ -342,7 +342,14 @@ def test_reference_table_documents_every_key() -> None:
         "policy.dataset_rules.custom_patterns[]": ("name", "pattern", "severity", "description", "columns"),
     }
     dataset |= {f"{prefix}.{key}" for prefix, keys in items.items() for key in keys}
-    assert documented == expected | dataset
+    dependency = {
+        f"policy.dependency_rules.{key}"
+        for key in (
+            "enabled", "internal_prefixes", "allowed_indexes", "allowlist", "unpinned_severity",
+            "missing_hashes_severity", "advisory_db",
+        )
+    }  # fmt: skip
+    assert documented == expected | dataset | dependency
     assert all(row.count(" | ") >= 3 and not row.endswith("|  |") for row in table.splitlines()[2:])
 
 

@@ -119,6 +119,39 @@ class DatasetRules:
         return frozenset(allowed)
 
 
+PYPI_INDEX = "https://pypi.org/simple"
+"""The public index every resolver falls back to unless told otherwise."""
+
+
+@dataclass(frozen=True)
+class DependencyRules:
+    """How the team installs packages: where from, which names are theirs, how strictly pinned."""
+
+    enabled: bool = True
+    internal_prefixes: tuple[str, ...] = ()
+    """PEP 503-normalised name prefixes of the organisation's private packages (``acme-``). Such a name
+    must be pinned to an allowed private index; resolved from PyPI it is dependency confusion."""
+    allowed_indexes: tuple[str, ...] = ()
+    """Index URLs the team trusts besides PyPI (normalised: no trailing slash). Any other index a
+    manifest names is a finding."""
+    allowlist: frozenset[str] = frozenset()
+    """Normalised names never reported as typosquats (your own packages, vetted look-alikes)."""
+    unpinned_severity: Severity | None = Severity.LOW
+    """Severity of a requirement without an exact version (None: not reported)."""
+    missing_hashes_severity: Severity | None = None
+    """Severity of a pinned requirement without ``--hash``/lock hashes (None: not reported)."""
+    advisory_db: str | None = None
+    """Folder of an offline OSV export (``<ecosystem>/<id>.json`` or flat ``*.json``); None: the
+    vulnerability check is skipped and the report says so."""
+
+    def is_internal(self, normalized_name: str) -> bool:
+        return any(normalized_name.startswith(prefix) for prefix in self.internal_prefixes)
+
+    def index_allowed(self, url: str) -> bool:
+        wanted = url.rstrip("/").lower()
+        return wanted in {PYPI_INDEX, *(u.rstrip("/").lower() for u in self.allowed_indexes)}
+
+
 @dataclass(frozen=True)
 class Suppressed:
     finding: Finding
@@ -143,6 +176,7 @@ class Policy:
     artifact_rules: ArtifactRules = field(default_factory=ArtifactRules)
     license_rules: LicenseRules = field(default_factory=LicenseRules)
     dataset_rules: DatasetRules = field(default_factory=DatasetRules)
+    dependency_rules: DependencyRules = field(default_factory=DependencyRules)
     severity_overrides: Mapping[str, Severity] = field(default_factory=lambda: MappingProxyType({}))
     ignores: tuple[IgnoreRule, ...] = ()
     exclude: tuple[str, ...] = ()

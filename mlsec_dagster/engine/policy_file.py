@@ -34,6 +34,7 @@ from mlsec_dagster.engine.policy import (
     ColumnRule,
     CustomPattern,
     DatasetRules,
+    DependencyRules,
     IgnoreRule,
     LicenseRules,
     Policy,
@@ -453,6 +454,49 @@ def _build_dataset_rules(ctx: _Context, node: yaml.Node, path: str, values: dict
     return DatasetRules(**values)
 
 
+def _package_name(ctx: _Context, node: yaml.Node, path: str) -> Any:
+    """Names and prefixes are compared PEP 503-normalised (``Acme_Tools`` is ``acme-tools``)."""
+    from packaging.utils import canonicalize_name
+
+    value = _string(ctx, node, path)
+    if not isinstance(value, str):
+        return value
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", value):
+        return ctx.error(node, path, f"{value!r} is not a package name or prefix (letters, digits, . _ -)")
+    return canonicalize_name(value, validate=False)
+
+
+def _index_url(ctx: _Context, node: yaml.Node, path: str) -> Any:
+    value = _string(ctx, node, path)
+    if not isinstance(value, str):
+        return value
+    if not re.match(r"(?i)^(https?|file)://[^\s]+$", value):
+        return ctx.error(node, path, f"{value!r} is not an index URL (https://host/simple)")
+    return value.rstrip("/")
+
+
+def _severity_or_off(ctx: _Context, node: yaml.Node, path: str) -> Any:
+    if isinstance(node, yaml.ScalarNode) and str(node.value).strip().lower() in ("off", "none", "false"):
+        return None
+    return _severity(ctx, node, path)
+
+
+def _folder(ctx: _Context, node: yaml.Node, path: str) -> Any:
+    """Relative paths are taken from the policy file's folder, so CI and laptops agree."""
+    value = _string(ctx, node, path)
+    if not isinstance(value, str):
+        return value
+    folder = Path(value).expanduser()
+    source = Path(ctx.source)
+    if not folder.is_absolute() and source.is_file():
+        folder = source.parent / folder
+    return str(folder)
+
+
+def _build_dependency_rules(ctx: _Context, node: yaml.Node, path: str, values: dict[str, Any]) -> Any:
+    return DependencyRules(**values)
+
+
 def _build_limits(ctx: _Context, node: yaml.Node, path: str, values: dict[str, Any]) -> Any:
     return Limits().replace(**values)
 
@@ -636,6 +680,45 @@ _DATASET_RULES = Section(
     build=_build_dataset_rules,
 )
 
+_DEPENDENCY_RULES = Section(
+    {
+        "enabled": Key(_bool, "boolean", "`false` skips dependency manifests entirely."),
+        "internal_prefixes": Key(
+            _list_of(_package_name, tuple),
+            "list of name prefixes",
+            "Your private package names (e.g. `acme-`): they must come from an explicit private index; "
+            "resolved from PyPI they are dependency confusion (MLS-DEP-014).",
+        ),
+        "allowed_indexes": Key(
+            _list_of(_index_url, tuple),
+            "list of index URLs",
+            "Indexes trusted besides PyPI; any other index a manifest names is a finding (MLS-DEP-013).",
+        ),
+        "allowlist": Key(
+            _list_of(_package_name, frozenset),
+            "list of package names",
+            "Names never reported as typosquats (your own packages, vetted look-alikes).",
+        ),
+        "unpinned_severity": Key(
+            _severity_or_off,
+            "severity or `off`",
+            "Severity of a requirement without an exact version in an application manifest (MLS-DEP-017).",
+        ),
+        "missing_hashes_severity": Key(
+            _severity_or_off,
+            "severity or `off`",
+            "Severity of a pinned requirement without a hash (MLS-DEP-018); off by default.",
+        ),
+        "advisory_db": Key(
+            _folder,
+            "folder path",
+            "Unzipped offline OSV export (PyPI) for known-vulnerability checks (MLS-DEP-040); relative to "
+            "the policy file. Without it the check is skipped and reported as INFO.",
+        ),
+    },
+    build=_build_dependency_rules,
+)
+
 _POLICY = Section(
     {
         "fail_on_severity": Key(
@@ -646,6 +729,7 @@ _POLICY = Section(
         "artifact_rules": _ARTIFACT_RULES,
         "license_rules": _LICENSE_RULES,
         "dataset_rules": _DATASET_RULES,
+        "dependency_rules": _DEPENDENCY_RULES,
         "severity_overrides": Key(
             _overrides,
             "map rule id -> severity",
@@ -776,6 +860,7 @@ def policy_to_dict(policy: Policy) -> dict[str, Any]:
                 for w in policy.ignores
             ],
             "dataset_rules": _dataset_rules_to_dict(policy.dataset_rules),
+            "dependency_rules": _dependency_rules_to_dict(policy.dependency_rules),
             "exclude": list(policy.exclude),
             "limits": {name: getattr(policy.limits, name) for name in Limits.field_names()},
         },
@@ -803,6 +888,23 @@ def _dataset_rules_to_dict(rules: DatasetRules) -> dict[str, Any]:
     }
     if rules.sample_rows is not None:
         out["sample_rows"] = rules.sample_rows
+    return out
+
+
+def _dependency_rules_to_dict(rules: DependencyRules) -> dict[str, Any]:
+    def severity(value: Severity | None) -> str:
+        return value.name if value is not None else "off"
+
+    out: dict[str, Any] = {
+        "enabled": rules.enabled,
+        "internal_prefixes": list(rules.internal_prefixes),
+        "allowed_indexes": list(rules.allowed_indexes),
+        "allowlist": sorted(rules.allowlist),
+        "unpinned_severity": severity(rules.unpinned_severity),
+        "missing_hashes_severity": severity(rules.missing_hashes_severity),
+    }
+    if rules.advisory_db is not None:
+        out["advisory_db"] = rules.advisory_db
     return out
 
 

@@ -181,12 +181,12 @@ _END = r"(?:[:/?#\"'<>()\[\] \t\r\n,;!]|$)"
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _FIRST_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[3-9][0-9]|12[89]|12[0-6]|1[01][0-9]|[1-9][0-9]|[1-9])"
 
-_SHELL = (
+SHELL_PIPE_PATTERN = (
     r"(?i)\b(curl|wget)\b[^|\n;&]{0,400}\|[ \t]*(?:sudo[ \t]+(?:-[a-z]+[ \t]+)*)?(?:env[ \t]+)?"
     r"(?:(?:ba|z|da|k|fi)?sh|python[0-9.]*|perl|ruby|node|php)\b"
     r"|\b(?:(?:ba|z|da|k)?sh|source|eval)[ \t]+(?:-[a-z]+[ \t]+)*[\"']?(?:<\(|\$\(|`)[ \t]*(curl|wget)\b"
 )
-_WINDOWS = (
+DOWNLOAD_CRADLE_PATTERN = (
     r"(?i)\b(iex|invoke-expression)\b[^\n]{0,300}?\b(?:downloadstring|downloaddata|downloadfile"
     r"|invoke-webrequest|invoke-restmethod|iwr|irm|net\.webclient|start-bitstransfer)\b"
     r"|\b(downloadstring|invoke-webrequest|invoke-restmethod|iwr|irm)\b[^\n]{0,300}?\|[ \t]*"
@@ -285,8 +285,8 @@ _WINDOWS_SHAPE = (
     r"|mshta(?:\.exe)?[ \t]+[\"']?(?:https?|javascript|vbscript):"
     r"|certutil[^\n]*-urlcache[^\n]*(?:https?|ftp)://|bitsadmin[^\n]*/transfer|regsvr32[^\n]*/i:(?:https?|ftp)://"
 )
-"""``_WINDOWS`` without word boundaries and length bounds (a superset), over lower-cased text: it
-clears the cells where ``iex`` is only part of a word before the slow precise pattern runs."""
+"""``DOWNLOAD_CRADLE_PATTERN`` without word boundaries and length bounds (a superset), over lower-cased
+text: it clears the cells where ``iex`` is only part of a word before the slow precise pattern runs."""
 _IMAGE_SHAPE = (
     r"!\[[^\]\n]*\]\([ \t]*<?(?:https?:)?//[^ \t\r\n)?#]*\?"
     r"|<img[^>]*src[ \t]*=[ \t]*[\"']?(?:https?:)?//[^ \t\r\n\"'>?#]*\?"
@@ -467,8 +467,8 @@ _PROBES = (
     _Probe(
         SHELL_PIPE,
         _PRE_SHELL,
-        _SHELL,
-        _regex_judge(re.compile(_SHELL), _grade_shell),
+        SHELL_PIPE_PATTERN,
+        _regex_judge(re.compile(SHELL_PIPE_PATTERN), _grade_shell),
         "Cell pipes a download straight into a shell or interpreter; whoever follows it (or a model that "
         "learned it) runs unreviewed code. Remove it or split it into download, verify and run.{detail}",
         code_family=True,
@@ -476,8 +476,8 @@ _PROBES = (
     _Probe(
         WINDOWS_CRADLE,
         _PRE_WINDOWS,
-        _WINDOWS,
-        _regex_judge(re.compile(_WINDOWS), _grade_windows),
+        DOWNLOAD_CRADLE_PATTERN,
+        _regex_judge(re.compile(DOWNLOAD_CRADLE_PATTERN), _grade_windows),
         "Cell contains a Windows download-and-execute command ({key}){detail}, the signature of a malware "
         "dropper. Remove it from the dataset.",
         code_family=True,
