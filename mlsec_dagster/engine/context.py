@@ -45,10 +45,10 @@ LIMIT_REACHED = define(
 )
 UNRECOGNISED = define(
     "MLS-SCN-003",
-    "Model or dataset file with unrecognised content",
+    "Model, dataset or package file with unrecognised content",
     Severity.MEDIUM,
-    "The file's name says it is a model, serialized object or dataset, but its bytes match no format "
-    "the scanner understands, so it could not be verified.",
+    "The file's name says it is a model, serialized object, dataset or Python wheel, but its bytes match "
+    "no format the scanner understands, so it could not be verified.",
     "Convert the model to safetensors, or check what the file really is (it may be truncated, "
     "encrypted or a format mlsec-dagster does not support yet).",
     family=_FAMILY,
@@ -75,6 +75,9 @@ DATASET_EXTENSIONS = frozenset(
     {".parquet", ".avro", ".arrow", ".feather", ".ipc", ".arrows", ".jsonl", ".ndjson", ".csv", ".tsv"}
 )
 """Names that promise a dataset: unknown content under them is reported the same way."""
+
+PACKAGE_EXTENSIONS = frozenset({".whl"})
+"""Names that promise a Python package archive (an installer would try to unpack it)."""
 
 
 DECODED_GRACE_BYTES = 256 * 1024 * 1024
@@ -194,9 +197,15 @@ class ScanContext:
         scanner = self.identify(artifact)
         if scanner is None:
             ext = posixpath.splitext(artifact.name.lower())[1]
-            if ext in WEIGHT_EXTENSIONS or ext in DATASET_EXTENSIONS:
+            if ext in WEIGHT_EXTENSIONS or ext in DATASET_EXTENSIONS or ext in PACKAGE_EXTENSIONS:
                 what = "is empty" if artifact.size == 0 else "has content that matches no known format"
-                kind = "a dataset" if ext in DATASET_EXTENSIONS else "a model file"
+                kind = (
+                    "a dataset"
+                    if ext in DATASET_EXTENSIONS
+                    else "a Python wheel"
+                    if ext in PACKAGE_EXTENSIONS
+                    else "a model file"
+                )
                 yield UNRECOGNISED.finding(
                     artifact.path,
                     f"{artifact.display} is named like {kind} ({ext}) but {what}, "

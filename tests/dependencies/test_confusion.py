@@ -150,6 +150,7 @@ def test_direct_urls_and_vcs_refs() -> None:
         ("MLS-DEP-015", Severity.LOW, 2),
         ("MLS-DEP-015", Severity.MEDIUM, 1),
         ("MLS-DEP-015", Severity.MEDIUM, 3),
+        ("MLS-DEP-016", Severity.LOW, 5),
         ("MLS-DEP-016", Severity.MEDIUM, 4),
         ("MLS-DEP-016", Severity.MEDIUM, 6),
     ]
@@ -167,13 +168,28 @@ def test_unpinned_is_reported_in_application_manifests_only_at_the_policy_severi
     assert _judge(Manifest("requirements", deps), DependencyRules(unpinned_severity=None)) == []
 
 
-def test_missing_hashes_only_when_the_policy_asks() -> None:
+def test_missing_hashes_when_the_policy_asks_or_the_file_hashes_other_entries() -> None:
+    unhashed = [_pinned("numpy", 1), _pinned("scipy", 2)]
+    assert _judge(Manifest("requirements", unhashed)) == []
     deps = [_pinned("numpy", 1), _pinned("scipy", 2, hashes=("sha256:" + "b" * 64,))]
-    assert _judge(Manifest("requirements", deps)) == []
+    assert _ids(_judge(Manifest("requirements", deps))) == [("MLS-DEP-018", Severity.LOW, 1)]
     rules = DependencyRules(missing_hashes_severity=Severity.MEDIUM)
     assert _ids(_judge(Manifest("requirements", deps), rules)) == [("MLS-DEP-018", Severity.MEDIUM, 1)]
     locked = Manifest("poetry.lock", [Dependency("numpy", 9, "==1.0")], locked=True)
     assert _ids(_judge(locked, rules, "poetry.lock")) == [("MLS-DEP-018", Severity.MEDIUM, 9)]
+
+
+def test_lock_entries_fetched_over_plain_http_are_reported_once_per_index() -> None:
+    http = "http://pypi.mirror.example/simple"
+    manifest = Manifest(
+        "uv.lock",
+        [Dependency(n, i, "==1.0", pinned=True, source=http) for i, n in ((6, "numpy"), (14, "scipy"))]
+        + [Dependency("torch", 20, "==2.13.0", pinned=True, source="https://pypi.org/simple")],
+        locked=True,
+    )
+    found = _judge(manifest, DependencyRules(), "uv.lock")
+    assert _ids(found) == [("MLS-DEP-011", Severity.HIGH, 6)]
+    assert "2 package(s)" in found[0].message
 
 
 def test_shell_pipes_in_notebooks() -> None:
@@ -183,11 +199,17 @@ def test_shell_pipes_in_notebooks() -> None:
             ShellCommand("!curl -sSL https://install.example.sh | bash", 31, "cell 2"),
             ShellCommand("!wget -qO- https://x.example/setup.py | sudo python3", 44, "cell 3"),
             ShellCommand("!ls -la data/", 50, "cell 4"),
+            ShellCommand('!python3 -c "$(curl -fsSL https://get.example-tools.sh/py)"', 47, "cell 3"),
+            ShellCommand('!echo "$(date)" > stamp.txt', 52, "cell 4"),
             ShellCommand("!curl -o data.csv https://example.com/data.csv", 51, "cell 4"),
         ],
     )
     found = _judge(manifest, name="train.ipynb")
-    assert _ids(found) == [("MLS-DEP-019", Severity.HIGH, 31), ("MLS-DEP-019", Severity.HIGH, 44)]
+    assert _ids(found) == [
+        ("MLS-DEP-019", Severity.HIGH, 31),
+        ("MLS-DEP-019", Severity.HIGH, 44),
+        ("MLS-DEP-019", Severity.HIGH, 47),
+    ]
     assert "cell 2" in found[0].message
 
 

@@ -121,3 +121,38 @@ def test_cli_sarif_points_at_the_manifest_line(tmp_path: Path) -> None:
     assert regions[("MLS-DEP-010", "requirements.txt")] == 2
     assert regions[("MLS-DEP-001", "base.txt")] == 2
     assert regions[("MLS-DEP-014", "requirements.txt")] == 7
+
+
+def test_a_homoglyph_name_pip_rejects_is_still_judged_as_the_look_alike(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("numpy==2.1.3\nr\u0435quests==2.32.3\n", encoding="utf-8")
+    rows = _rows(scan_path(tmp_path, root=tmp_path).findings)
+    assert ("requirements.txt", "MLS-DEP-002", Severity.HIGH, 2) in rows
+    assert ("requirements.txt", "MLS-DEP-031", Severity.MEDIUM, 2) in rows
+
+
+def test_pdm_include_packages_pins_internal_names_to_the_private_source(tmp_path: Path) -> None:
+    (tmp_path / "mlsec.yaml").write_text(POLICY)
+    project = """\
+[project]
+name = "analytics"
+version = "1.0"
+dependencies = ["flask>=3.1", "acme-secrets>=3.1"]
+
+[[tool.pdm.source]]
+name = "acme"
+url = "https://pypi.acme.internal/simple"
+include_packages = ["acme-*"]
+"""
+    (tmp_path / "pyproject.toml").write_text(project)
+    assert _rows(scan_path(tmp_path, root=tmp_path).findings) == []
+    (tmp_path / "pyproject.toml").write_text(project.replace('include_packages = ["acme-*"]\n', ""))
+    assert ("pyproject.toml", "MLS-DEP-014", Severity.HIGH, 4) in _rows(
+        scan_path(tmp_path, root=tmp_path).findings
+    )
+
+
+def test_a_wheel_that_is_not_a_zip_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "tool-1.0-py3-none-any.whl").write_bytes(bytes(range(256)) * 3)
+    (finding,) = scan_path(tmp_path, root=tmp_path).findings
+    assert (finding.rule_id, finding.severity) == ("MLS-SCN-003", Severity.MEDIUM)
+    assert "Python wheel" in finding.message

@@ -88,13 +88,14 @@ DIRECT_URL = define(
     "Publish the package to your private index, or keep the URL and pin its `--hash=sha256:...`.",
     family=_FAMILY,
 )
-VCS_UNPINNED = define(
+VCS = define(
     "MLS-DEP-016",
-    "VCS dependency not pinned to a commit",
+    "Dependency installed from a VCS repository",
     Severity.MEDIUM,
-    "A `git+`/`hg+`/`svn+`/`bzr+` requirement names a branch, a tag or nothing: whoever can push to that "
-    "repository (or move the tag) changes what you install. A full commit hash is not reported.",
-    "Pin the full commit id (`git+https://...@<40-hex sha>`), or publish a release to your index.",
+    "A `git+`/`hg+`/`svn+`/`bzr+` requirement (or a lock entry with a VCS source) bypasses the index and "
+    "its policy. MEDIUM when it names a branch, a tag or nothing: whoever can push to that repository "
+    "(or move the tag) changes what you install. LOW when a full commit id pins it.",
+    "Pin the full commit id (`git+https://...@<40-hex sha>`), or better, publish a release to your index.",
     family=_FAMILY,
 )
 UNPINNED = define(
@@ -114,8 +115,9 @@ MISSING_HASHES = define(
     "Pinned requirement without a hash",
     Severity.LOW,
     "The version is pinned but no `--hash` (or lock-file hash) fixes the archive's content, so a "
-    "compromised or confused index can serve different bytes under the same version. Only reported when "
-    "`dependency_rules.missing_hashes_severity` is set (it is off by default); that value is the severity.",
+    "compromised or confused index can serve different bytes under the same version. Reported at "
+    "`dependency_rules.missing_hashes_severity` (off by default), and at least LOW for an unhashed entry in "
+    "a file whose other entries carry hashes (an addition that skipped the hash-generating tool).",
     "Generate hashes (`pip-compile --generate-hashes`, `uv pip compile --generate-hashes`) and install with "
     "`--require-hashes`.",
     family=_FAMILY,
@@ -125,8 +127,8 @@ SHELL_PIPE = define(
     "Download piped into a shell in a notebook or manifest",
     Severity.HIGH,
     "A notebook cell runs a downloaded script directly (`!curl ... | sh`, `!wget -qO- ... | python`, "
-    "`bash <(curl ...)`, a PowerShell download cradle): whatever the server returns runs with the user's "
-    "rights, unreviewed and unpinned, on every run of the notebook.",
+    '`bash <(curl ...)`, `python -c "$(curl ...)"`, a PowerShell download cradle): whatever the server '
+    "returns runs with the user's rights, unreviewed and unpinned, on every run of the notebook.",
     "Download the script once, review it, commit or pin it by hash, and run the reviewed copy; or install "
     "the tool from a package index.",
     family=_FAMILY,
@@ -138,11 +140,17 @@ _HASHED_FORMATS = _APPLICATION_FORMATS | {"poetry.lock", "uv.lock", "Pipfile.loc
 _PUBLIC_HOSTS = ("pypi.org", "pythonhosted.org", "pypi.python.org")
 _COMMIT = re.compile(r"@([0-9a-f]{40}|[0-9a-f]{64})(?:[#&]|$)", re.IGNORECASE)
 _SHELL_RE = re.compile(SHELL_PIPE_PATTERN)
+_SUBSTITUTED_RE = re.compile(
+    r"(?i)\b(?:(?:ba|z|da|k)?sh|python[0-9.]*|perl|ruby|node|php)\b[^|\n;&]{0,60}?"
+    r"(?:\$\(|`)[ \t]*(?:curl|wget)\b"
+)
+"""``python -c "$(curl ...)"``: a downloaded script handed to an interpreter as an argument."""
 _CRADLE_RE = re.compile(DOWNLOAD_CRADLE_PATTERN)
 
 
 def check(manifest: Manifest, artifact: Artifact, rules: DependencyRules) -> Iterator[Finding]:
     yield from _indexes(manifest, artifact, rules)
+    yield from _plain_http_sources(manifest, artifact)
     for dep in manifest.dependencies:
         yield from _internal(dep, manifest, artifact, rules)
         yield from _url_or_vcs(dep, artifact)
@@ -199,6 +207,28 @@ def _indexes(manifest: Manifest, artifact: Artifact, rules: DependencyRules) -> 
                 evidence=shown,
                 key=f"index\x1f{index.url}",
             )
+
+
+def _plain_http_sources(manifest: Manifest, artifact: Artifact) -> Iterator[Finding]:
+    """Lock entries record the index each package came from: an ``http://`` one was fetched in clear
+    text. Reported once per index, at its first entry."""
+    declared = {i.url for i in manifest.indexes}
+    seen: set[str] = set()
+    for dep in manifest.dependencies:
+        url = dep.source or ""
+        if not _is_plain_http(url) or url in seen or url in declared:
+            continue
+        seen.add(url)
+        count = sum(1 for d in manifest.dependencies if d.source == url)
+        yield PLAIN_HTTP.finding(
+            artifact.path,
+            f"{count} package(s) in {artifact.display}, first {dep.name!r}, were resolved from "
+            f"{_redact(url)} over plain HTTP; anyone on the network path could have replaced them. "
+            "Switch the index to https:// and re-lock.",
+            location=artifact.location(line=dep.line),
+            evidence=_evidence(dep),
+            key=f"http\x1f{url}",
+        )
 
 
 def _shown(index: IndexSetting) -> str:
@@ -292,15 +322,19 @@ def _url_or_vcs(dep: Dependency, artifact: Artifact) -> Iterator[Finding]:
             key=f"http\x1f{dep.normalized}",
         )
     if dep.kind == "vcs":
-        if _COMMIT.search(dep.url):
-            return
-        yield VCS_UNPINNED.finding(
+        pinned = _COMMIT.search(dep.url) is not None
+        yield VCS.finding(
             artifact.path,
-            f"{dep.name!r} in {artifact.display} is installed from {shown} without a commit id: a push or a "
-            "moved tag changes what you get. Pin the full commit hash.",
+            f"{dep.name!r} in {artifact.display} is installed from {shown}"
+            + (
+                ", pinned to a commit but outside the index and its policy. Publish a release to your index."
+                if pinned
+                else " without a commit id: a push or a moved tag changes what you get. Pin the commit hash."
+            ),
             location=where,
             evidence=_evidence(dep),
             key=f"vcs\x1f{dep.normalized}",
+            severity=Severity.LOW if pinned else None,
         )
         return
     hashed = bool(dep.hashes) or "#sha256=" in dep.url.lower()
@@ -339,12 +373,8 @@ def _pinning(
             key=f"unpinned\x1f{dep.normalized}",
             severity=rules.unpinned_severity,
         )
-    if (
-        pinned
-        and not dep.hashes
-        and rules.missing_hashes_severity is not None
-        and manifest.format in _HASHED_FORMATS
-    ):
+    severity = _missing_hash_severity(manifest, rules)
+    if pinned and not dep.hashes and severity is not None and manifest.format in _HASHED_FORMATS:
         yield MISSING_HASHES.finding(
             artifact.path,
             f"{dep.name!r} in {artifact.display} is pinned but has no hash: the index can serve different "
@@ -352,8 +382,17 @@ def _pinning(
             location=where,
             evidence=_evidence(dep),
             key=f"hashes\x1f{dep.normalized}",
-            severity=rules.missing_hashes_severity,
+            severity=severity,
         )
+
+
+def _missing_hash_severity(manifest: Manifest, rules: DependencyRules) -> Severity | None:
+    """The policy's severity; and at least LOW in a file that hashes some entries but not all (pip
+    switches to hash-checking mode for the whole file: an unhashed line is an addition to look at)."""
+    hashed = any(d.hashes for d in manifest.dependencies if d.kind == "registry")
+    if not hashed:
+        return rules.missing_hashes_severity
+    return max(rules.missing_hashes_severity or Severity.LOW, Severity.LOW)
 
 
 def _evidence(dep: Dependency) -> str:
@@ -370,7 +409,8 @@ def _evidence(dep: Dependency) -> str:
 
 def _shell(manifest: Manifest, artifact: Artifact) -> Iterator[Finding]:
     for command in manifest.commands:
-        found = _SHELL_RE.search(command.text) or _CRADLE_RE.search(command.text)
+        text = command.text
+        found = _SHELL_RE.search(text) or _CRADLE_RE.search(text) or _SUBSTITUTED_RE.search(text)
         if found is None:
             continue
         where = f" ({command.section})" if command.section else ""

@@ -72,12 +72,12 @@ def from_strings(values: Any, section: str, lines: Iterable[int | None]) -> list
             out.append(from_editable(value, line, section))
         else:
             out.append(from_pep508(value, line, section))
-            if isinstance(out[-1], Problem) and (name := _non_ascii_name(value)):
+            if isinstance(out[-1], Problem) and (name := non_ascii_name(value)):
                 out.append(Dependency(name, line, section=section))
     return out
 
 
-def _non_ascii_name(text: str) -> str | None:
+def non_ascii_name(text: str) -> str | None:
     """The leading name of a requirement PEP 508 rejected for non-ASCII letters (``num\u0440y``, with
     a Cyrillic er): still handed to the judges, so a homoglyph is reported as the look-alike it is
     and not only as a syntax error."""

@@ -25,6 +25,7 @@ Index roles follow what each tool does with a source (see ``model.IndexSetting.r
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 from typing import Any
 
 from packaging.utils import canonicalize_name
@@ -153,6 +154,7 @@ def parse(text: str, name: str, read_include: ReadInclude | None) -> Manifest:
     _hatch(reader)
     _poetry(reader)
     _pdm_sources(reader)
+    _pdm_include_packages(reader)
     _uv_settings(reader)
     _uv_sources(reader)
     return reader.manifest
@@ -280,6 +282,23 @@ def _pdm_sources(reader: _Reader) -> None:
         reader.index(url, role, (*path, "url"), name if isinstance(name, str) else None)
         if source.get("verify_ssl") is False and isinstance(url, str):
             _trusted_host(reader, url, (*path, "verify_ssl"), name)
+
+
+def _pdm_include_packages(reader: _Reader) -> None:
+    """PDM resolves a package from a source whose ``include_packages`` globs match its name, and only
+    from there: that is the per-package pinning the confusion judge looks for."""
+    globs: list[tuple[str, str]] = []
+    for source in reader.array(("tool", "pdm", "source")):
+        if isinstance(source, dict) and isinstance(source.get("name"), str):
+            patterns = source.get("include_packages") or []
+            globs += [(p.lower(), source["name"]) for p in patterns if isinstance(p, str)]
+    if not globs:
+        return
+    deps = reader.manifest.dependencies
+    for index, dep in enumerate(deps):
+        owner = next((name for pattern, name in globs if fnmatch.fnmatchcase(dep.normalized, pattern)), None)
+        if owner is not None and dep.source is None and dep.kind == "registry":
+            deps[index] = dataclasses.replace(dep, source=owner)
 
 
 def _trusted_host(reader: _Reader, url: str, path: Key, name: Any) -> None:

@@ -47,6 +47,7 @@ from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 
+from mlsec_dagster.scanners.dependencies.manifests._entries import non_ascii_name
 from mlsec_dagster.scanners.dependencies.model import (
     Dependency,
     DependencyKind,
@@ -495,6 +496,10 @@ class Collector:
         parsed = parse_requirement(spec, number, section, file, hashes)
         if isinstance(parsed, str):
             self.problem(f"{parsed}; pip rejects it", number, file=file)
+            if name := non_ascii_name(spec):  # a homoglyph name: judged as the look-alike it is
+                self.manifest.dependencies.append(
+                    Dependency(name, number, section=section, file=file, pinned="==" in spec)
+                )
             return None
         if parsed.conditional:
             self._conditional.add(len(self.manifest.dependencies))
