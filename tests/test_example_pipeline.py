@@ -25,6 +25,7 @@ def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DemoPaths:
     monkeypatch.setenv("MLSEC_DEMO_DIR", str(tmp_path / "demo"))
     monkeypatch.delenv("MLSEC_LANDING_FILE", raising=False)
     monkeypatch.delenv("MLSEC_POISON_DATASET", raising=False)
+    monkeypatch.delenv("MLSEC_POISON_ENVIRONMENT", raising=False)
     return DemoPaths(tmp_path / "demo")
 
 
@@ -37,6 +38,7 @@ def run_pipeline(
     source: Path | None = None,
     instance: dg.DagsterInstance | None = None,
     poisoned_dataset: bool = False,
+    poisoned_environment: bool = False,
     **resource: str,
 ) -> dg.ExecuteInProcessResult:
     defs = dg.Definitions(
@@ -49,6 +51,7 @@ def run_pipeline(
         "ops": {
             "pretrained_checkpoint": {"config": {"source": str(source) if source else None}},
             "vendor_reviews": {"config": {"poisoned": poisoned_dataset}},
+            "training_environment": {"config": {"poisoned": poisoned_environment}},
         }
     }
     return defs.resolve_job_def("ml_pipeline").execute_in_process(
@@ -72,7 +75,13 @@ def test_clean_checkpoint_is_fine_tuned_scanned_and_released(tmp_path: Path, dem
     result = run_pipeline(tmp_path)
     assert result.success
     outcomes = check_outcomes(result)
-    assert set(outcomes) == {"pretrained_checkpoint", "fine_tuned_model", "vendor_reviews", "clean_reviews"}
+    assert set(outcomes) == {
+        "pretrained_checkpoint",
+        "training_environment",
+        "fine_tuned_model",
+        "vendor_reviews",
+        "clean_reviews",
+    }
     assert dg.AssetCheckSeverity.ERROR not in outcomes.values()
     (tuned,) = result.asset_materializations_for_node("fine_tuned_model")
     assert tuned.metadata["loss_after"].value < tuned.metadata["loss_before"].value
@@ -89,6 +98,30 @@ def test_poisoned_checkpoint_is_blocked_before_fine_tuning(tmp_path: Path, demo:
     assert not result.asset_materializations_for_node("fine_tuned_model")
     assert not demo.release_manifest.exists()
     assert not demo.canary.exists()
+
+
+def test_poisoned_training_environment_is_blocked_before_fine_tuning(tmp_path: Path, demo: DemoPaths) -> None:
+    result = run_pipeline(tmp_path, poisoned_environment=True)
+    assert not result.success
+    assert failed_checks(result) == {"training_environment": dg.AssetCheckSeverity.ERROR}
+    assert not result.asset_materializations_for_node("fine_tuned_model")
+    assert not demo.release_manifest.exists()
+    (scan,) = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.asset_key.to_user_string() == "training_environment"
+    ]
+    blocking = {
+        (r.data["rule"], r.data["location"])
+        for r in scan.metadata["mlsec/findings"].value.records
+        if r.data["blocking"]
+    }
+    lines = demo.training_environment.read_text().splitlines()
+    squat = lines.index("torchvison==0.20.1") + 1
+    extra = next(i for i, line in enumerate(lines, 1) if line.startswith("--extra-index-url"))
+    assert {rule for rule, _ in blocking} == {"MLS-DEP-001", "MLS-DEP-010"}
+    assert any(rule == "MLS-DEP-001" and f"line {squat}" in where for rule, where in blocking), blocking
+    assert any(rule == "MLS-DEP-010" and f"line {extra}" in where for rule, where in blocking), blocking
 
 
 def test_a_rejected_checkpoint_cannot_be_used_by_a_later_downstream_only_run(

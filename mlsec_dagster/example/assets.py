@@ -1,4 +1,4 @@
-"""The demo pipeline: landed checkpoint -> gate -> fine-tune -> gate -> release.
+"""The demo pipeline: landed checkpoint + training environment -> gates -> fine-tune -> gate -> release.
 
 Each asset records its file under ``mlsec/path`` in its materialization metadata and returns a
 ``MaterializeResult`` (no value), so no IO manager ever pickles or unpickles a model; the mlsec
@@ -10,12 +10,14 @@ check, because blocking stops only downstream steps: the checked asset itself is
 # checks and Config classes at runtime and cannot resolve them from strings.
 
 import json
+import os
 
 import dagster as dg
 from pydantic import Field
 
 from mlsec_dagster.checks import build_mlsec_checks, require_mlsec_pass
 from mlsec_dagster.example.data_assets import data_assets, data_checks
+from mlsec_dagster.example.environment import POISON_ENV, write_environment
 from mlsec_dagster.example.landing import demo_paths, land_checkpoint, sha256_file
 from mlsec_dagster.example.training import fine_tune
 from mlsec_dagster.jobs import build_mlsec_checks_job
@@ -52,16 +54,39 @@ def pretrained_checkpoint(context: dg.AssetExecutionContext, config: LandingConf
     )
 
 
+class EnvironmentConfig(dg.Config):
+    poisoned: bool | None = Field(
+        default=None, description=f"Write the poisoned environment. Unset: ${POISON_ENV} == '1'."
+    )
+
+
+@dg.asset(
+    group_name="ml_pipeline",
+    kinds={"python"},
+    description="The pinned requirements the fine-tuning step runs with (its environment's lock file).",
+)
+def training_environment(
+    context: dg.AssetExecutionContext, config: EnvironmentConfig
+) -> dg.MaterializeResult:
+    poisoned = config.poisoned if config.poisoned is not None else os.environ.get(POISON_ENV) == "1"
+    path = write_environment(demo_paths().training_environment, poisoned)
+    context.log.info(f"wrote {path}{' (poisoned variant)' if poisoned else ''}; gated by the mlsec check")
+    return dg.MaterializeResult(
+        metadata={PATH_KEY: dg.MetadataValue.path(str(path.resolve())), "sha256": sha256_file(path)}
+    )
+
+
 @dg.asset(
     group_name="ml_pipeline",
     kinds={"pytorch", "safetensors"},
-    deps=[pretrained_checkpoint],
+    deps=[pretrained_checkpoint, training_environment],
     description="The pretrained weights fine-tuned on (synthetic) task data, exported to safetensors.",
 )
 def fine_tuned_model(context: dg.AssetExecutionContext, config: FineTuneConfig) -> dg.MaterializeResult:
     paths = demo_paths()
     checkpoint = paths.landed_checkpoint
     require_mlsec_pass(context, pretrained_checkpoint.key)
+    require_mlsec_pass(context, training_environment.key)
     expected = _landed_sha256(context)
     if expected is not None and sha256_file(checkpoint) != expected:
         raise dg.Failure(f"{checkpoint} changed after it was landed and scanned; refusing to load it.")
@@ -108,8 +133,10 @@ def model_release(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     )
 
 
-model_assets = [pretrained_checkpoint, fine_tuned_model, model_release]
-model_checks = build_mlsec_checks(assets=[pretrained_checkpoint, fine_tuned_model], blocking=True)
+model_assets = [pretrained_checkpoint, training_environment, fine_tuned_model, model_release]
+model_checks = build_mlsec_checks(
+    assets=[pretrained_checkpoint, training_environment, fine_tuned_model], blocking=True
+)
 pipeline_assets = [*model_assets, *data_assets]
 pipeline_checks = [*model_checks, *data_checks]
 
@@ -122,6 +149,7 @@ ml_pipeline_job = dg.define_asset_job(
 )
 mlsec_checks_job = build_mlsec_checks_job(
     "mlsec_rescan",
-    [pretrained_checkpoint, fine_tuned_model, data_assets[0]],
-    description="Re-scan the landed checkpoint, the fine-tuned model and the vendor export on disk.",
+    [pretrained_checkpoint, training_environment, fine_tuned_model, data_assets[0]],
+    description="Re-scan the landed checkpoint, the training environment, the fine-tuned model and the "
+    "vendor export on disk.",
 )

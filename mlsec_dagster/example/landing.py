@@ -41,6 +41,10 @@ class DemoPaths:
         return self.release_dir / "manifest.json"
 
     @property
+    def training_environment(self) -> Path:
+        return self.root / "environment" / "requirements.txt"
+
+    @property
     def poisoned_source(self) -> Path:
         return self.root / "incoming" / "poisoned_pretrained.pt"
 
