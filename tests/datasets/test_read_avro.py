@@ -75,7 +75,7 @@ LONG_AT = 11_000
 def chat_records(rows: int = ROWS, seed: int = 3) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     out: list[dict[str, Any]] = []
-    base = datetime.datetime(2025, 3, 1, tzinfo=datetime.timezone.utc)
+    base = datetime.datetime(2025, 3, 1, tzinfo=datetime.UTC)
     for i in range(rows):
         text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 40)))
         out.append(

@@ -36,7 +36,7 @@ class UserModel:
 
 STDLIB = [
     datetime.datetime(2024, 5, 1, 12, 30), datetime.date(2024, 5, 1), datetime.timedelta(days=3),
-    datetime.datetime(2024, 5, 1, tzinfo=datetime.timezone.utc), decimal.Decimal("1.25"),
+    datetime.datetime(2024, 5, 1, tzinfo=datetime.UTC), decimal.Decimal("1.25"),
     fractions.Fraction(1, 3), uuid.UUID(int=7), collections.OrderedDict(a=1), collections.Counter("abca"),
     collections.defaultdict(list),
     collections.deque([1, 2]), {1, 2}, frozenset({3}), 1j, b"raw", bytearray(b"buf"), str.lower, dict.get,
