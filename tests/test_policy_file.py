@@ -316,6 +316,7 @@ def test_reference_table_documents_every_key() -> None:
         "policy.license_rules.fail_on_missing_license",
         "policy.license_rules.custom_restricted_licenses",
         "policy.license_rules.allowed_licenses",
+        "policy.license_rules.unknown_license_severity",
         "policy.severity_overrides",
         "policy.ignores",
         "policy.ignores[].path",

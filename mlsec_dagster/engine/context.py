@@ -94,6 +94,34 @@ class Scanner:
 
 
 @dataclass(frozen=True)
+class Companion:
+    """A check that runs on files whatever their format, after the format's own scanner: secrets in any
+    text, licence declarations in cards and LICENSE files. ``wants`` sees the artifact and the name of
+    the scanner that claimed it (None when no format matched), so it can skip what another check
+    already covers (dataset cells have their own secret detector)."""
+
+    name: str
+    wants: Callable[[Artifact, str | None], bool]
+    scan: Callable[[Artifact, ScanContext], Iterator[Finding]]
+
+
+@dataclass(frozen=True)
+class LicenseRecord:
+    """A licence declared somewhere (model card, LICENSE file, safetensors/GGUF metadata, wheel
+    metadata), judged against the policy after the scan, folder by folder."""
+
+    path: str
+    member: tuple[str, ...]
+    source: str
+    """Where it was declared: ``model card``, ``LICENSE file``, ``safetensors metadata``..."""
+    declared: str
+    """As written (``apache-2.0``, ``other``, the first words of a licence text)."""
+    spdx: str | None
+    """The normalised SPDX expression, or None when it could not be identified."""
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class ArtifactRecord:
     """What was identified where, for the report's inventory (and for tests)."""
 
@@ -114,11 +142,15 @@ class SchemaRecord:
 
 
 class ScanContext:
-    def __init__(self, policy: Policy, scanners: Sequence[Scanner]) -> None:
+    def __init__(
+        self, policy: Policy, scanners: Sequence[Scanner], companions: Sequence[Companion] = ()
+    ) -> None:
         self.policy = policy
         self.scanners = tuple(scanners)
+        self.companions = tuple(companions)
         self.records: list[ArtifactRecord] = []
         self.schemas: list[SchemaRecord] = []
+        self.licenses: list[LicenseRecord] = []
         self.on_progress: Callable[[str], None] | None = None
         """Set by ``scan_path`` per file: long scans (multi-GB datasets) report where they are."""
         self._deadline = float("inf")
@@ -180,6 +212,11 @@ class ScanContext:
             key=limit,
         )
 
+    def record_license(
+        self, artifact: Artifact, source: str, declared: str, spdx: str | None, line: int | None = None
+    ) -> None:
+        self.licenses.append(LicenseRecord(artifact.path, artifact.member, source, declared, spdx, line))
+
     def record_schema(self, artifact: Artifact, fmt: str, schema: str) -> None:
         self.schemas.append(SchemaRecord(artifact.path, artifact.member, fmt, schema))
 
@@ -196,38 +233,53 @@ class ScanContext:
     def scan(self, artifact: Artifact) -> Iterator[Finding]:
         scanner = self.identify(artifact)
         if scanner is None:
-            ext = posixpath.splitext(artifact.name.lower())[1]
-            if ext in WEIGHT_EXTENSIONS or ext in DATASET_EXTENSIONS or ext in PACKAGE_EXTENSIONS:
-                what = "is empty" if artifact.size == 0 else "has content that matches no known format"
-                kind = (
-                    "a dataset"
-                    if ext in DATASET_EXTENSIONS
-                    else "a Python wheel"
-                    if ext in PACKAGE_EXTENSIONS
-                    else "a model file"
-                )
-                yield UNRECOGNISED.finding(
-                    artifact.path,
-                    f"{artifact.display} is named like {kind} ({ext}) but {what}, "
-                    "so it could not be verified.",
-                    location=artifact.location(offset=0),
-                    evidence="first bytes: " + artifact.head[:32].hex(" "),
-                    key=ext,
-                )
-                self.records.append(ArtifactRecord(artifact.path, artifact.member, "unknown", artifact.size))
-            return
-        self.records.append(ArtifactRecord(artifact.path, artifact.member, scanner.name, artifact.size))
+            yield from self._unrecognised(artifact)
+        else:
+            yield from self._run(scanner.name, scanner.scan, artifact)
+        for companion in self.companions:
+            if companion.wants(artifact, scanner.name if scanner is not None else None):
+                yield from self._run(companion.name, companion.scan, artifact, record=False)
+
+    def _unrecognised(self, artifact: Artifact) -> Iterator[Finding]:
+        ext = posixpath.splitext(artifact.name.lower())[1]
+        if ext in WEIGHT_EXTENSIONS or ext in DATASET_EXTENSIONS or ext in PACKAGE_EXTENSIONS:
+            what = "is empty" if artifact.size == 0 else "has content that matches no known format"
+            kind = (
+                "a dataset"
+                if ext in DATASET_EXTENSIONS
+                else "a Python wheel"
+                if ext in PACKAGE_EXTENSIONS
+                else "a model file"
+            )
+            yield UNRECOGNISED.finding(
+                artifact.path,
+                f"{artifact.display} is named like {kind} ({ext}) but {what}, so it could not be verified.",
+                location=artifact.location(offset=0),
+                evidence="first bytes: " + artifact.head[:32].hex(" "),
+                key=ext,
+            )
+            self.records.append(ArtifactRecord(artifact.path, artifact.member, "unknown", artifact.size))
+
+    def _run(
+        self,
+        name: str,
+        scan: Callable[[Artifact, ScanContext], Iterator[Finding]],
+        artifact: Artifact,
+        record: bool = True,
+    ) -> Iterator[Finding]:
+        if record:
+            self.records.append(ArtifactRecord(artifact.path, artifact.member, name, artifact.size))
         try:
-            yield from scanner.scan(artifact, self)
+            yield from scan(artifact, self)
         except Exception as exc:  # fail closed: an unfinished scan is a finding, never a pass
-            log.debug("scanner %s failed on %s", scanner.name, artifact.display, exc_info=True)
+            log.debug("scanner %s failed on %s", name, artifact.display, exc_info=True)
             yield SCANNER_ERROR.finding(
                 artifact.path,
-                f"The {scanner.name} scanner stopped on {artifact.display}: {type(exc).__name__}: {exc}. "
+                f"The {name} scanner stopped on {artifact.display}: {type(exc).__name__}: {exc}. "
                 "The rest of it was not checked.",
                 location=artifact.location(),
                 evidence=f"{type(exc).__name__}: {exc}",
-                key=scanner.name,
+                key=name,
             )
 
     def scan_child(self, parent: Artifact, member: str, size: int, opener: Opener) -> Iterator[Finding]:

@@ -97,6 +97,9 @@ class Finding:
     location: Location = field(default_factory=Location)
     evidence: str = ""
     key: str = ""
+    waiver: str = ""
+    """An inline waiver's reason found next to the finding in the scanned file (``mlsec: ignore``
+    comment); the policy reports such a finding as suppressed with that reason."""
 
     def with_severity(self, severity: Severity) -> Finding:
         return replace(self, severity=severity)

@@ -54,8 +54,20 @@ class ArtifactRules:
 @dataclass(frozen=True)
 class LicenseRules:
     fail_on_missing_license: bool = False
+    """A folder holding a model or dataset with no licence declared anywhere is a HIGH finding."""
     custom_restricted_licenses: tuple[str, ...] = ()
+    """Lowercase SPDX ids or families with ``*`` (``cc-by-nc-*``, ``agpl-*``): declared anywhere, HIGH."""
     allowed_licenses: tuple[str, ...] = ()
+    """When non-empty, an allow-list (same syntax): any other declared licence is HIGH."""
+    unknown_license_severity: Severity | None = Severity.MEDIUM
+    """Severity of a declaration that cannot be identified or is ``other``/``unknown`` (None: silent)."""
+
+    def matches(self, spdx_id: str, patterns: tuple[str, ...]) -> bool:
+        """True when one SPDX id (any case) is named by ``patterns`` (ids or ``*`` families)."""
+        import fnmatch
+
+        lowered = spdx_id.lower()
+        return any(fnmatch.fnmatchcase(lowered, p) for p in patterns)
 
 
 DATASET_FAMILIES = (
@@ -201,10 +213,12 @@ class Policy:
             if override is not None:
                 finding = finding.with_severity(override)
             waiver = next((w for w in self.ignores if w.matches(finding)), None)
-            if waiver is None:
-                kept.append(finding)
-            else:
+            if waiver is not None:
                 suppressed.append(Suppressed(finding, waiver.reason))
+            elif finding.waiver:
+                suppressed.append(Suppressed(finding, f"inline waiver: {finding.waiver}"))
+            else:
+                kept.append(finding)
         return kept, suppressed
 
     def is_blocking(self, finding: Finding) -> bool:

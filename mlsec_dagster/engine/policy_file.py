@@ -595,6 +595,11 @@ _LICENSE_RULES = Section(
             "list of SPDX ids (any case)",
             "When non-empty, any licence not listed is a finding (an allow-list).",
         ),
+        "unknown_license_severity": Key(
+            _severity_or_off,
+            "severity or `off`",
+            "Severity of a licence that cannot be identified, or is declared as `other`/`unknown`.",
+        ),
     },
     build=_build_license_rules,
 )
@@ -853,6 +858,9 @@ def policy_to_dict(policy: Policy) -> dict[str, Any]:
                 "fail_on_missing_license": licence.fail_on_missing_license,
                 "custom_restricted_licenses": list(licence.custom_restricted_licenses),
                 "allowed_licenses": list(licence.allowed_licenses),
+                "unknown_license_severity": (
+                    licence.unknown_license_severity.name if licence.unknown_license_severity else "off"
+                ),
             },
             "severity_overrides": {rule: sev.name for rule, sev in sorted(policy.severity_overrides.items())},
             "ignores": [

@@ -34,6 +34,7 @@ class Rule:
         evidence: str = "",
         key: str = "",
         severity: Severity | None = None,
+        waiver: str = "",
     ) -> Finding:
         """The only way scanners create findings: ties the finding to a catalogued rule."""
         return Finding(
@@ -44,6 +45,7 @@ class Rule:
             location=location or Location(),
             evidence=evidence,
             key=key,
+            waiver=waiver,
         )
 
 

@@ -123,8 +123,9 @@ def scan_path(
     else built-in defaults. Findings come back after the policy's overrides and waivers.
     """
     from mlsec_dagster.engine.policy_file import load_policy_for_root
-    from mlsec_dagster.scanners import PICKLE_FORMATS, SCANNERS
+    from mlsec_dagster.scanners import COMPANIONS, PICKLE_FORMATS, SCANNERS
     from mlsec_dagster.scanners.datasets.drift import schema_drift_findings
+    from mlsec_dagster.scanners.licenses import license_findings
 
     started = time.monotonic()
     paths = [Path(t) for t in (targets or (".",))]
@@ -132,7 +133,7 @@ def scan_path(
     if policy is None:
         policy = load_policy_for_root(root_path)
     found = discover(root_path, paths, policy.exclude)
-    ctx = ScanContext(policy, SCANNERS)
+    ctx = ScanContext(policy, SCANNERS, COMPANIONS)
     raw: list[Finding] = list(found.findings)
     total = len(found.files)
     for index, file in enumerate(found.files):
@@ -157,6 +158,7 @@ def scan_path(
         if policy.artifact_rules.require_safetensors_format:
             raw.extend(pickle_weight_findings(file.rel_path, ctx.records[first_record:], PICKLE_FORMATS))
     raw.extend(schema_drift_findings(ctx.schemas))
+    raw.extend(license_findings(ctx.licenses, ctx.records, policy))
     if progress is not None:
         progress(total, total, "")
     kept, suppressed = policy.apply(raw)

@@ -7,7 +7,7 @@ Adding a format = one module exposing ``SCANNER`` + one line here + its rules + 
 
 from __future__ import annotations
 
-from mlsec_dagster.engine.context import Scanner
+from mlsec_dagster.engine.context import Companion, Scanner
 from mlsec_dagster.scanners import (
     archives,
     compression,
@@ -17,12 +17,14 @@ from mlsec_dagster.scanners import (
     hdf5,
     json_configs,
     lfs,
+    licenses,
     numpy_files,
     onnx,
     packages,
     pickle,
     safetensors,
     savedmodel,
+    secrets,
     torchscript_code,
 )
 
@@ -44,7 +46,10 @@ SCANNERS: tuple[Scanner, ...] = (
     pickle.SCANNER,
 )
 
+COMPANIONS: tuple[Companion, ...] = (*secrets.COMPANIONS, *licenses.COMPANIONS)
+"""Checks that run on every file after its format's scanner (secrets in any text, licence declarations)."""
+
 PICKLE_FORMATS = frozenset({pickle.SCANNER.name})
 """Formats whose presence in a file makes it a pickle-based weight file (safetensors policy)."""
 
-__all__ = ["PICKLE_FORMATS", "SCANNERS"]
+__all__ = ["COMPANIONS", "PICKLE_FORMATS", "SCANNERS"]
