@@ -21,6 +21,7 @@ from typing import TextIO
 
 import yaml
 
+from mlsec_dagster.engine.baseline import BaselineError, load_baseline, write_baseline
 from mlsec_dagster.engine.findings import Severity
 from mlsec_dagster.engine.policy import Policy, with_sampling
 from mlsec_dagster.engine.policy_file import (
@@ -113,6 +114,13 @@ def _effective_policy(args: argparse.Namespace, root: Path) -> Policy:
     if args.enforce_safetensors:
         rules = dataclasses.replace(policy.artifact_rules, require_safetensors_format=True)
         policy = dataclasses.replace(policy, artifact_rules=rules)
+    if getattr(args, "no_baseline", False):
+        policy = dataclasses.replace(policy, baseline=None)
+    elif getattr(args, "baseline", None):
+        try:
+            policy = dataclasses.replace(policy, baseline=load_baseline(args.baseline))
+        except BaselineError as exc:
+            raise UsageError(f"--baseline: {exc}") from None
     try:
         return with_sampling(policy, sample_rows=args.sample_rows, full_scan=args.full_scan)
     except ValueError as exc:
@@ -179,6 +187,28 @@ def cmd_scan(args: argparse.Namespace) -> int:
             line = summary_line(result, color=use_color(sys.stderr, args.no_color))
             print(f"mlsec: {line}; {args.format} report: {output}", file=sys.stderr)
     return result.decision.exit_code
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    """Record today's findings so that only new ones fail the gate from now on."""
+    paths = [Path(p) for p in args.paths]
+    for path in paths:
+        if not os.path.lexists(path):
+            raise UsageError(f"no such file or directory: {path}")
+    root = Path(args.root).resolve() if args.root is not None else default_root(paths)
+    args.fail_on = args.enforce_safetensors = args.sample_rows = None
+    args.full_scan, args.no_baseline = True, True
+    output = Path(args.output)
+    _prepare_output(output)
+    policy = _without_own_report(_effective_policy(args, root), output, root)
+    result = scan_path(*paths, policy=policy, root=root)
+    count = write_baseline(result.findings, output, f"{TOOL_NAME} {tool_version()}")
+    print(
+        f"mlsec: {count} finding(s) recorded in {output}; set `policy.baseline: {output.name}` in the policy "
+        "(or pass --baseline) so that only new findings fail. Review it: everything in it is accepted.",
+        file=sys.stderr,
+    )
+    return EXIT_PASS
 
 
 # -- rules and policy ------------------------------------------------------------------------
@@ -278,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "--root", metavar="DIR", help="repository root: policy lookup, .mlsecignore, relative paths"
     )
+    scan.add_argument(
+        "--baseline", metavar="FILE",
+        help="accepted findings (`mlsec baseline`): reported as suppressed, only new ones fail (overrides "
+        "policy.baseline)",
+    )  # fmt: skip
+    scan.add_argument("--no-baseline", action="store_true", help="ignore policy.baseline: report everything")
     scan.add_argument("--sarif-category", default=DEFAULT_CATEGORY, help="SARIF automationDetails category")
     scan.add_argument("--no-color", action="store_true", help="no ANSI colours (also: NO_COLOR=1)")
     scan.add_argument(
@@ -287,6 +323,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--progress", action="store_true", help="progress on stderr even when it is not a terminal"
     )
     scan.set_defaults(handler=cmd_scan)
+
+    baseline = commands.add_parser(
+        "baseline", help="record the current findings so that only new ones fail",
+        description="Scan like `mlsec scan` (full scan, no baseline) and write every finding's fingerprint "
+        "to FILE. No evidence or secret value is written.",
+        formatter_class=formatter,
+    )  # fmt: skip
+    baseline.add_argument(
+        "paths", nargs="*", default=["."], metavar="PATH", help="files or folders (default: .)"
+    )
+    baseline.add_argument("--output", "-o", required=True, metavar="FILE", help="baseline file to write")
+    baseline.add_argument("--policy", metavar="FILE", help="policy file (default: the one in the root)")
+    baseline.add_argument("--root", metavar="DIR", help="repository root (default: .)")
+    baseline.set_defaults(handler=cmd_baseline)
 
     rules = commands.add_parser("rules", help="print the rule catalogue")
     rules.add_argument("--format", choices=("markdown", "json"), default="markdown")
@@ -329,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     try:
         return handler(args)
-    except (UsageError, PolicyError) as exc:
+    except (UsageError, PolicyError, BaselineError) as exc:
         return _report_error(str(exc))
     except KeyboardInterrupt:
         return _report_error("interrupted")

@@ -323,6 +323,7 @@ def test_reference_table_documents_every_key() -> None:
         "policy.ignores[].rules",
         "policy.ignores[].reason",
         "policy.exclude",
+        "policy.baseline",
     } | limits
     dataset = {
         f"policy.dataset_rules.{key}"

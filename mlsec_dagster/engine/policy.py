@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 import pathspec
 
+from mlsec_dagster.engine.baseline import Baseline
 from mlsec_dagster.engine.findings import Finding, Severity
 from mlsec_dagster.engine.limits import Limits
 
@@ -194,6 +195,8 @@ class Policy:
     exclude: tuple[str, ...] = ()
     """Extra gitignore-style patterns of paths not to scan (on top of ``.mlsecignore``)."""
     limits: Limits = field(default_factory=Limits)
+    baseline: Baseline | None = None
+    """Accepted findings (``mlsec baseline``): reported as suppressed, never blocking."""
     version: str = "1.0"
     source: str | None = None
     """The file this policy came from, or None for built-in defaults."""
@@ -217,6 +220,8 @@ class Policy:
                 suppressed.append(Suppressed(finding, waiver.reason))
             elif finding.waiver:
                 suppressed.append(Suppressed(finding, f"inline waiver: {finding.waiver}"))
+            elif self.baseline is not None and self.baseline.accepts(finding):
+                suppressed.append(Suppressed(finding, f"accepted in the baseline {self.baseline.source}"))
             else:
                 kept.append(finding)
         return kept, suppressed

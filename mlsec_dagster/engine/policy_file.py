@@ -493,6 +493,19 @@ def _folder(ctx: _Context, node: yaml.Node, path: str) -> Any:
     return str(folder)
 
 
+def _baseline(ctx: _Context, node: yaml.Node, path: str) -> Any:
+    """Loaded (and validated) with the policy, relative to the policy file's folder."""
+    from mlsec_dagster.engine.baseline import BaselineError, load_baseline
+
+    folder = _folder(ctx, node, path)
+    if not isinstance(folder, str):
+        return folder
+    try:
+        return load_baseline(folder)
+    except BaselineError as exc:
+        return ctx.error(node, path, str(exc))
+
+
 def _build_dependency_rules(ctx: _Context, node: yaml.Node, path: str, values: dict[str, Any]) -> Any:
     return DependencyRules(**values)
 
@@ -751,6 +764,12 @@ _POLICY = Section(
             "list of gitignore patterns",
             "Paths not scanned at all (on top of `.mlsecignore` and the default VCS/venv folders).",
         ),
+        "baseline": Key(
+            _baseline,
+            "file path",
+            "Findings accepted when the gate was adopted (`mlsec baseline -o FILE`): reported as suppressed, "
+            "so only new findings fail. Relative to the policy file.",
+        ),
         "limits": _LIMITS,
     }
 )
@@ -870,6 +889,7 @@ def policy_to_dict(policy: Policy) -> dict[str, Any]:
             "dataset_rules": _dataset_rules_to_dict(policy.dataset_rules),
             "dependency_rules": _dependency_rules_to_dict(policy.dependency_rules),
             "exclude": list(policy.exclude),
+            **({"baseline": policy.baseline.source} if policy.baseline is not None else {}),
             "limits": {name: getattr(policy.limits, name) for name in Limits.field_names()},
         },
     }
