@@ -18,6 +18,7 @@ from mlsec_dagster.scanners import (
     json_configs,
     lfs,
     licenses,
+    notebook_outputs,
     numpy_files,
     onnx,
     packages,
@@ -46,7 +47,7 @@ SCANNERS: tuple[Scanner, ...] = (
     pickle.SCANNER,
 )
 
-COMPANIONS: tuple[Companion, ...] = (*secrets.COMPANIONS, *licenses.COMPANIONS)
+COMPANIONS: tuple[Companion, ...] = (*secrets.COMPANIONS, *licenses.COMPANIONS, notebook_outputs.COMPANION)
 """Checks that run on every file after its format's scanner (secrets in any text, licence declarations)."""
 
 PICKLE_FORMATS = frozenset({pickle.SCANNER.name})
