@@ -75,11 +75,14 @@ def test_design_note_command_line(repo: Path, capsys: pytest.CaptureFixture[str]
     )
     assert code == 1  # the benign torch checkpoint is pickle-based: require_safetensors_format
     assert out == ""
-    assert err.count("\n") == 1 and err.startswith("mlsec: CRITICAL 0, HIGH 1, MEDIUM 1")
-    assert err.rstrip().endswith("FAIL (1 blocking at or above HIGH); sarif report: report.sarif")
+    # HIGH: the pickle-based checkpoint (require_safetensors_format) and its missing licence
+    # (fail_on_missing_license: no card, LICENSE file or metadata declares one)
+    assert err.count("\n") == 1 and err.startswith("mlsec: CRITICAL 0, HIGH 2, MEDIUM 1")
+    assert err.rstrip().endswith("FAIL (2 blocking at or above HIGH); sarif report: report.sarif")
     run_doc = json.loads((repo / "report.sarif").read_text())["runs"][0]
     assert [(r["ruleId"], r["level"]) for r in run_doc["results"]] == [
         ("MLS-POL-001", "error"),
+        ("MLS-LIC-005", "error"),
         ("MLS-SCN-003", "warning"),
     ]
     assert run_doc["properties"]["policy"] == str(repo / "veritensor.yaml")

@@ -251,3 +251,31 @@ def test_frame_check_blocks_a_poisoned_dataframe_asset_in_memory(
     row = evaluation.metadata["mlsec/findings"].value.records[0].data
     assert row["rule"] == "MLS-PIJ-001" and "row 4321" in row["location"] and "'text'" in row["location"]
     assert not result.asset_materializations_for_node("training_set")
+
+
+def test_a_model_whose_card_declares_a_restricted_licence_fails_its_check(tmp_path: Path) -> None:
+    """The check names only the weights file; the card next to it carries the licence."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "models" / "sentiment"
+    folder.mkdir(parents=True)
+    path = folder / "model.safetensors"
+    save_file(torch.nn.Linear(4, 2).state_dict(), str(path))
+    card = "---\nlanguage: en\nlicense: cc-by-nc-4.0\ntags: [sentiment]\n---\n# Sentiment head\n"
+    (folder / "README.md").write_text(card)
+    (tmp_path / "mlsec.yaml").write_text(
+        "policy:\n  license_rules:\n    custom_restricted_licenses: [cc-by-nc-*]\n"
+    )
+    result, evaluation = run(tmp_path, path)
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    rows = [r.data for r in evaluation.metadata["mlsec/findings"].value.records]
+    assert [(r["rule"], r["path"], r["location"]) for r in rows if r["blocking"]] == [
+        ("MLS-LIC-001", "models/sentiment/README.md", "line 3")
+    ]
+    assert not released(result)
+
+    (folder / "README.md").write_text(card.replace("cc-by-nc-4.0", "apache-2.0"))
+    result, evaluation = run(tmp_path, path)
+    assert evaluation.passed, evaluation.description
+    assert released(result)

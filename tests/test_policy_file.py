@@ -103,8 +103,9 @@ def test_design_note_policy_gates_a_real_scan(tmp_path: Path, canary: Path) -> N
     relaxed = DESIGN_NOTE.replace("block_pickle_execution: true", "block_pickle_execution: false")
     (tmp_path / "veritensor.yaml").write_text(relaxed)
     result = scan_path(tmp_path / "evil.pkl", root=tmp_path)
-    assert [f.rule_id for f in result.findings] == ["MLS-PKL-001", "MLS-POL-001"]
-    assert [f.rule_id for f in result.decision.blocking] == ["MLS-POL-001"]  # the code-execution one warns
+    assert [f.rule_id for f in result.findings] == ["MLS-PKL-001", "MLS-LIC-005", "MLS-POL-001"]
+    # the code-execution one warns; the unlicensed model (fail_on_missing_license) blocks
+    assert [f.rule_id for f in result.decision.blocking] == ["MLS-LIC-005", "MLS-POL-001"]
 
 
 def test_every_extension_key_is_read(tmp_path: Path) -> None:

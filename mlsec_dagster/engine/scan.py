@@ -158,7 +158,11 @@ def scan_path(
         if policy.artifact_rules.require_safetensors_format:
             raw.extend(pickle_weight_findings(file.rel_path, ctx.records[first_record:], PICKLE_FORMATS))
     raw.extend(schema_drift_findings(ctx.schemas))
-    raw.extend(license_findings(ctx.licenses, ctx.records, policy))
+    raw.extend(
+        license_findings(
+            ctx.licenses, ctx.records, policy, root=root_path, scanned=[f.rel_path for f in found.files]
+        )
+    )
     if progress is not None:
         progress(total, total, "")
     kept, suppressed = policy.apply(raw)

@@ -19,6 +19,8 @@ from mlsec_dagster.engine.findings import Finding, Severity
 from mlsec_dagster.engine.policy import CODE_EXECUTION_TAG
 from mlsec_dagster.engine.rules import define
 from mlsec_dagster.scanners._templates import template_escapes
+from mlsec_dagster.scanners.licenses import metadata as licence_metadata
+from mlsec_dagster.scanners.secrets.strings import findings_in_strings
 
 _FAMILY = "gguf"
 
@@ -132,7 +134,7 @@ def _value(r: _Reader, vtype: int, key: str, depth: int) -> str | None:
         r.unpack(_SCALARS[vtype])
         return None
     if vtype == _STRING:
-        return r.string(keep="chat_template" in key)
+        return r.string(keep=depth == 0)  # top-level strings: templates, licence, secrets search
     if vtype != _ARRAY or depth >= _MAX_ARRAY_DEPTH:
         raise GGUFError(f"unknown or too deeply nested value type {vtype} for key {key!r}", r.tell())
     etype = int(r.unpack("I"))
@@ -191,8 +193,11 @@ def _scan_stream(artifact: Artifact, ctx: ScanContext, fh: BinaryIO) -> Iterator
             alignment = int(r.unpack("I"))
             continue
         text = _value(r, vtype, key, 0)
-        if text is not None:
+        licence_metadata.record_gguf(ctx, artifact, key, text)  # general.license (scanners.licenses)
+        if text is not None and "chat_template" in key:
             yield from _template_findings(artifact, key, text, value_offset + (4 if r.version == 1 else 8))
+        if text is not None:  # secrets in metadata strings (mlsec_dagster.scanners.secrets)
+            yield from findings_in_strings(artifact, "GGUF metadata", [(key, text, value_offset)])
     tensors = [_tensor_info(r) for _ in range(n_tensors)]
     if alignment <= 0 or alignment & (alignment - 1):
         raise GGUFError(f"general.alignment {alignment} is not a power of two", 0)

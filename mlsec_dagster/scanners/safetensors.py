@@ -18,6 +18,8 @@ from mlsec_dagster.engine.context import ArtifactRecord, ScanContext, Scanner
 from mlsec_dagster.engine.findings import Finding, Severity
 from mlsec_dagster.engine.rules import define
 from mlsec_dagster.scanners._streams import read_region, region_opener
+from mlsec_dagster.scanners.licenses import metadata as licence_metadata
+from mlsec_dagster.scanners.secrets.strings import metadata_findings
 
 _FAMILY = "safetensors"
 
@@ -154,6 +156,7 @@ def _scan(artifact: Artifact, ctx: ScanContext) -> Iterator[Finding]:
     if header is None:
         yield from _other_format(artifact, ctx)
         return
+    licence_metadata.record_safetensors(ctx, artifact, header.get("__metadata__"))  # declared licence
     data_at = 8 + declared
     spans = yield from _entries(artifact, header)
     yield from _layout(artifact, ctx, spans, data_at, size)
@@ -217,6 +220,7 @@ def _entries(
     for name, entry in header.items():
         if name == "__metadata__":
             yield from _metadata(artifact, entry)
+            yield from metadata_findings(artifact, "safetensors metadata", entry, 8)  # secrets in metadata
             continue
         problem = _entry_problem(entry)
         if problem:

@@ -251,3 +251,72 @@ def redact(secret: str) -> str:
 def fingerprint(pattern: SecretPattern, secret: str) -> str:
     """A stable finding key that identifies the same secret across scans without revealing it."""
     return f"{pattern.name}:{hashlib.sha256(secret.encode('utf-8')).hexdigest()[:16]}"
+
+
+def aws_secret_near(text: str, offset: int, length: int) -> str | None:
+    """A 40-character AWS secret access key within :data:`AWS_SECRET_WINDOW` chars of a key id: base64-like
+    (mixed case with a digit or ``/``/``+``), unlike hex digests and words."""
+    start = max(0, offset - AWS_SECRET_WINDOW)
+    window = text[start : offset + length + AWS_SECRET_WINDOW]
+    for m in re.finditer(AWS_SECRET_NEAR, window):
+        candidate = m.group(1)
+        mixed = candidate.lower() != candidate != candidate.upper() and not candidate.isalpha()
+        if mixed and not is_placeholder(candidate):
+            return candidate
+    return None
+
+
+# -- shapes searched in repository text and artifact strings (not in dataset cells yet) -----------------
+# Rust- and Python-compatible like PATTERNS, so they can join the dataset detector once its benchmarks
+# cover them. Shapes after the gitleaks rules (MIT, https://github.com/gitleaks/gitleaks,
+# config/gitleaks.toml: aws-secret-access-key context, azure-ad-client-secret), rewritten; TruffleHog
+# (AGPL) was not used.
+
+AWS_SECRET = _rule(
+    13, "AWS secret access key in data", Severity.CRITICAL,
+    "A 40-character AWS secret access key assigned to an aws_secret_access_key / SecretAccessKey name: "
+    "with its key id (often in the same file) it grants API access to the account.",
+    "deactivate the key pair in IAM, review CloudTrail for its use, and " + _REMOVE,
+)  # fmt: skip
+AZURE_STORAGE = _rule(
+    14, "Azure storage account key in data", Severity.CRITICAL,
+    "An Azure storage connection string or account key (AccountKey=<88 base64 chars>): full read/write "
+    "access to every blob, queue and table of the storage account.",
+    "rotate the account key under Storage account > Access keys (prefer Entra ID or SAS with expiry), and "
+    + _REMOVE,
+)  # fmt: skip
+AZURE_SAS = _rule(
+    15, "Azure shared access signature in data", Severity.HIGH,
+    "A signed Azure SAS URL or token (sv=…&…sig=…): access to the storage resource until it expires.",
+    "revoke it (rotate the signing key or delete its stored access policy), issue short-lived SAS only, "
+    "and " + _REMOVE,
+)  # fmt: skip
+AZURE_CLIENT_SECRET = _rule(
+    16, "Azure AD client secret in data", Severity.HIGH,
+    "An Entra ID (Azure AD) application client secret (the …Q~… format): signs in as the application.",
+    "delete the secret under App registrations > Certificates & secrets, and " + _REMOVE,
+)  # fmt: skip
+
+TEXT_PATTERNS: tuple[SecretPattern, ...] = (
+    SecretPattern(
+        AWS_SECRET, "aws-secret-key", "an AWS secret access key",
+        r"(?i:aws_?secret_?(?:access_?)?key|secret_?access_?key)[\"']?[ \t]*(?::=|=>|[:=])[ \t]*[\"']?"
+        r"([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)",
+        (), group=1, folded="secret",
+    ),
+    SecretPattern(
+        AZURE_STORAGE, "azure-storage-key", "an Azure storage account key",
+        r"AccountKey=([A-Za-z0-9+/]{86}==)", ("AccountKey=",), group=1,
+    ),
+    SecretPattern(
+        AZURE_SAS, "azure-sas", "an Azure shared access signature",
+        r"sv=[0-9]{4}-[0-9]{2}-[0-9]{2}&[^\s\"'<>]{0,400}?sig=([A-Za-z0-9%/+]{30,}(?:%3D|=)*)",
+        ("sig=",), group=1,
+    ),
+    SecretPattern(
+        AZURE_CLIENT_SECRET, "azure-client-secret", "an Azure AD client secret",
+        r"(?:^|[\\'\"`\s>=:(,])([A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34})(?:$|[\\'\"`\s<),])",
+        ("Q~",), group=1,
+    ),
+)  # fmt: skip
+"""Connection strings (``DefaultEndpointsProtocol=…;AccountKey=…``) are found by their ``AccountKey=``."""

@@ -1,20 +1,9 @@
-"""PLACEHOLDER: licence declarations (cards, LICENSE files, metadata) and the policy pass over them."""
+"""Licence compliance for models, datasets and packages: collectors that record what each card, LICENSE
+file and metadata block declares, and the post-pass that judges the declarations against the policy."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-
-from mlsec_dagster.engine.context import ArtifactRecord, Companion, LicenseRecord
-from mlsec_dagster.engine.findings import Finding
-from mlsec_dagster.engine.policy import Policy
-
-COMPANIONS: tuple[Companion, ...] = ()
-
-
-def license_findings(
-    licenses: Sequence[LicenseRecord], artifacts: Sequence[ArtifactRecord], policy: Policy
-) -> Iterator[Finding]:
-    return iter(())
-
+from mlsec_dagster.scanners.licenses.collect import COMPANIONS
+from mlsec_dagster.scanners.licenses.judge import license_findings
 
 __all__ = ["COMPANIONS", "license_findings"]

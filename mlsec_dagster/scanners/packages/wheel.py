@@ -22,6 +22,7 @@ from mlsec_dagster.engine.findings import Finding, Location
 from mlsec_dagster.engine.rules import Rule
 from mlsec_dagster.scanners.archives import zip as zip_scanner
 from mlsec_dagster.scanners.archives.zipdir import Entry
+from mlsec_dagster.scanners.licenses import metadata as licence_metadata
 from mlsec_dagster.scanners.packages import layout, metadata
 from mlsec_dagster.scanners.packages import rules as r
 from mlsec_dagster.scanners.packages.zipread import Member, ZipPackage
@@ -197,6 +198,7 @@ class _Wheel:
                     problem = metadata.parse_wheel_file(text).problem
                 else:
                     problem = metadata.metadata_problem(text)
+                    licence_metadata.record_wheel(self.ctx, self.artifact, path, text)  # declared licence
             if problem:
                 yield from self.emit(
                     r.BAD_METADATA, path,

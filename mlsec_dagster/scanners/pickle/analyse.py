@@ -21,6 +21,7 @@ from mlsec_dagster.scanners.pickle import decompile, rules, special
 from mlsec_dagster.scanners.pickle.machine import LATIN1_BLOB, Budget, Issue, Kind, LimitHit, Machine
 from mlsec_dagster.scanners.pickle.opcodes import Blob, OpReader, PickleFormatError
 from mlsec_dagster.scanners.pickle.values import Const, Seq, Value
+from mlsec_dagster.scanners.secrets.strings import findings_in_strings, pickle_pairs
 
 RESYNC_CHUNK = 1024 * 1024
 RESYNC_CANDIDATES = 4096
@@ -220,6 +221,7 @@ class Analysis:
 
     def report(self, stream: Stream) -> Iterator[Finding]:
         yield from self._issues(stream)
+        yield from findings_in_strings(self.artifact, "pickle strings", pickle_pairs(stream.machine.strings))
         if not stream.from_resync:
             for start, end in stream.machine.skipped_regions:
                 # plain pickle.load (not joblib's unpickler) would run these bytes as opcodes

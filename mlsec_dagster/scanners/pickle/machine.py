@@ -23,6 +23,8 @@ LATIN1_BLOB = "latin1"
 CONTEXT_OPS = 12
 """Opcodes kept before each issue as its disassembly evidence."""
 TIME_CHECK_EVERY = 1 << 14
+MAX_STRINGS = 200_000
+"""String constants kept per stream for the secret search; the rest are not searched."""
 
 
 class Kind(Enum):
@@ -84,6 +86,8 @@ class Machine:
         self.start = reader.pos
         self.skipped_before = reader.skipped
         self.skipped_regions: list[tuple[int, int]] = []
+        self.strings: list[tuple[int, str]] = []
+        """String constants with their opcode offset, for the secret search (bounded by MAX_STRINGS)."""
         """Raw data skipped inside this stream (joblib arrays): plain ``pickle.load`` would parse it."""
         self.array_depth = 0
         """Nesting of joblib object arrays (each one a stream inside this stream)."""
@@ -166,6 +170,8 @@ class Machine:
         if name in _CONST_OPS:
             value = _BOOLS.get(name, arg)
             self._push(value if isinstance(value, Blob) else Const(value), op)
+            if type(value) is str and len(self.strings) < MAX_STRINGS:
+                self.strings.append((op.pos, value))
         elif name in ("GET", "BINGET", "LONG_BINGET"):
             if arg not in self.memo:
                 raise PickleFormatError(op.pos, f"memo key {arg} was never stored")

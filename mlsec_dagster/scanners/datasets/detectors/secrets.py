@@ -22,14 +22,13 @@ from mlsec_dagster.engine.findings import Severity
 from mlsec_dagster.scanners.datasets.model import Cells, Detector, DetectorContext, Explained, Match
 from mlsec_dagster.scanners.secret_patterns import (
     AWS_KEY,
-    AWS_SECRET_NEAR,
-    AWS_SECRET_WINDOW,
     CASED_PREFILTER,
     FOLDED_PREFILTER,
     MIN_DISTINCT_CHARS,
     PATTERNS,
     PLACEHOLDER_MARKERS,
     SecretPattern,
+    aws_secret_near,
     fingerprint,
     is_placeholder,
     redact,
@@ -104,7 +103,7 @@ def _explainer(pattern: SecretPattern) -> Callable[[Any], Explained]:
         evidence = redact(secret)
         severity: Severity | None = None
         if pattern.rule is AWS_KEY:
-            paired = _aws_secret_near(text, offset, len(secret))
+            paired = aws_secret_near(text, offset, len(secret))
             if paired is not None:
                 severity = Severity.CRITICAL
                 message = message.replace("at char", "with its secret access key at char", 1)
@@ -112,17 +111,6 @@ def _explainer(pattern: SecretPattern) -> Callable[[Any], Explained]:
         return Explained(offset, message, evidence, fingerprint(pattern, secret), severity=severity)
 
     return explain
-
-
-def _aws_secret_near(text: str, offset: int, length: int) -> str | None:
-    start = max(0, offset - AWS_SECRET_WINDOW)
-    window = text[start : offset + length + AWS_SECRET_WINDOW]
-    for m in _compiled(AWS_SECRET_NEAR).finditer(window):
-        candidate = m.group(1)
-        mixed = candidate.lower() != candidate != candidate.upper() and not candidate.isalpha()
-        if mixed and not is_placeholder(candidate):  # base64-like, unlike hex digests and words
-            return candidate
-    return None
 
 
 DETECTOR = Detector("secrets", detect, binary=False)
