@@ -48,7 +48,21 @@ def load(text: str) -> tuple[dict[str, Any], TomlLines] | Problem:
         return Problem("TOML values nested too deeply to locate; simplify the nesting", None)
 
 
-class TomlLines:
+class LineMap:
+    """Path -> 1-based line, filled by a format's walker; lookups fall back to the nearest located
+    ancestor (never a guess past the enclosing table)."""
+
+    _lines: dict[Path, int]
+
+    def line(self, *path: str | int) -> int | None:
+        for end in range(len(path), 0, -1):
+            found = self._lines.get(path[:end])
+            if found is not None:
+                return found
+        return None
+
+
+class TomlLines(LineMap):
     """Path -> 1-based line of the key (or array element) that starts the value at that path."""
 
     def __init__(self, text: str) -> None:
@@ -58,14 +72,6 @@ class TomlLines:
         self._tables: dict[Path, int] = {}
         """Arrays of tables seen so far -> how many elements they have."""
         self._walk()
-
-    def line(self, *path: str | int) -> int | None:
-        """The line of ``path``, else of its nearest located ancestor (never a guess past the table)."""
-        for end in range(len(path), 0, -1):
-            found = self._lines.get(path[:end])
-            if found is not None:
-                return found
-        return None
 
     def exact(self, *path: str | int) -> int | None:
         return self._lines.get(path)

@@ -24,7 +24,7 @@ from mlsec_dagster.scanners.dependencies.manifests._entries import (
     url_kind,
     vcs_from_table,
 )
-from mlsec_dagster.scanners.dependencies.manifests._toml_lines import load
+from mlsec_dagster.scanners.dependencies.manifests._toml_lines import LineMap, load
 from mlsec_dagster.scanners.dependencies.model import (
     Dependency,
     IndexRole,
@@ -211,7 +211,7 @@ _JSON_GAP = re.compile(r"[ \t\r\n]*")
 _JSON_SCALAR = re.compile(r"[^,\]}\s]+")
 
 
-class JsonLines:
+class JsonLines(LineMap):
     """Path -> 1-based line of every object key and array element of a JSON text ``json`` accepted.
 
     ``json`` keeps no positions; ``Pipfile.lock`` findings still need the line of the package key.
@@ -221,13 +221,6 @@ class JsonLines:
         self._starts = [0] + [m.end() for m in re.finditer("\n", text)]
         self._lines: dict[Path, int] = {}
         self._walk(text)
-
-    def line(self, *path: str | int) -> int | None:
-        for end in range(len(path), 0, -1):
-            found = self._lines.get(path[:end])
-            if found is not None:
-                return found
-        return None
 
     def _walk(self, text: str) -> None:
         # Each open container: [path, is_object, current key or index, expecting a key].
