@@ -112,8 +112,9 @@ SLACK = _rule(
 )  # fmt: skip
 WANDB = _rule(
     9, "Weights & Biases API key in data", Severity.HIGH,
-    "A 40-hex-digit W&B API key next to a wandb/WANDB_API_KEY mention: access to the owner's runs, "
-    "artifacts and models. (Bare 40-hex strings are git hashes and are not reported.)",
+    "A 40-hex-digit W&B API key within 100 characters after a wandb/WANDB_API_KEY mention (an env line, "
+    "a `.netrc` entry for api.wandb.ai): access to the owner's runs, artifacts and models. (Bare 40-hex "
+    "strings are git hashes and are not reported.)",
     "regenerate it at wandb.ai/authorize, and " + _REMOVE,
 )  # fmt: skip
 PYPI = _rule(
@@ -185,7 +186,7 @@ PATTERNS: tuple[SecretPattern, ...] = (
     ),
     SecretPattern(
         WANDB, "wandb-key", "a Weights & Biases API key",
-        r"(?i:wandb)[^\r\n]{0,40}?[^0-9a-fA-F]([0-9a-f]{40})(?:[^0-9a-fA-F]|$)",
+        r"(?i:wandb)[^\x00]{0,100}?[^0-9a-fA-F]([0-9a-f]{40})(?:[^0-9a-fA-F]|$)",
         ("wandb", "WANDB", "Wandb", "WandB"), group=1, folded="wandb",
     ),
     SecretPattern(

@@ -200,3 +200,16 @@ def test_large_text_file_is_reported_not_skipped_silently(tmp_path: Path) -> Non
     path = tmp_path / "dump.sql"
     path.write_bytes(b"INSERT INTO t VALUES (1);\n" * (text_module.MAX_TEXT_BYTES // 26 + 10))
     assert found(tmp_path, "dump.sql", path.read_text()) == [("MLS-SEC-019", None, Severity.LOW)]
+
+
+def test_docker_config_auth_is_decoded_and_netrc_wandb_key_found(tmp_path: Path) -> None:
+    t = Tokens(11)
+    auth = base64.b64encode(f"ml-bot:{t.github()}".encode()).decode()
+    config = json.dumps({"auths": {"ghcr.io": {"auth": auth}}, "credsStore": ""}, indent=2)
+    assert found(tmp_path, ".docker/config.json", config) == [("MLS-SEC-007", 4, Severity.HIGH)]
+    netrc = f"machine api.wandb.ai\n  login user\n  password {t.wandb()}\n"
+    assert found(tmp_path, ".netrc", netrc) == [("MLS-SEC-009", 3, Severity.HIGH)]
+    plain = json.dumps(
+        {"auths": {"ghcr.io": {"auth": base64.b64encode(b"ml-bot:not-a-token").decode()}}}, indent=2
+    )
+    assert found(tmp_path, "other/config.json", plain) == []

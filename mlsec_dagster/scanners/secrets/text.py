@@ -61,6 +61,9 @@ _K8S_DATA = re.compile(r"^(?P<indent>[ \t]*)(?:data|binaryData):[ \t]*$")
 _K8S_VALUE = re.compile(
     r"^(?P<indent>[ \t]+)(?P<key>[\w.\-]+):[ \t]*[\"']?(?P<value>[A-Za-z0-9+/]{4,}={0,2})[\"']?[ \t]*$"
 )
+_DOCKER_AUTH = re.compile(
+    r'"(?P<key>auth|identitytoken)"[ \t]*:[ \t]*"(?P<value>[A-Za-z0-9+/]{16,65536}={0,2})"'
+)
 MAX_K8S_VALUE = 64 * 1024
 MAX_K8S_VALUES = 1000
 _CELL = re.compile(r"\"cell_type\"[ \t]*:")
@@ -118,7 +121,8 @@ def scan_text(artifact: Artifact, text: str) -> Iterator[Finding]:
     notebook = ext == ".ipynb"
     docs = ext in DOC_EXTENSIONS
     k8s = _k8s_data(text) if _K8S_SECRET.search(text) else []
-    encoded_lines = {number for number, _, _ in k8s}
+    docker = _docker_auths(text) if '"auths"' in text else []
+    encoded_lines = {number for number, _, _ in k8s + docker}
     cells = [m.start() for m in _CELL.finditer(text)] if notebook else []
     line, counted = 1, 0
     for hit in hits:  # ordered by offset: lines are counted once through the text
@@ -132,7 +136,8 @@ def scan_text(artifact: Artifact, text: str) -> Iterator[Finding]:
         yield _judged(
             artifact, hit, where, line, found, template or bool(example), hit.start - line_start + 1
         )
-    yield from _k8s_values(artifact, k8s, found, template)
+    yield from _encoded_values(artifact, k8s, found, template, "Secret key")
+    yield from _encoded_values(artifact, docker, found, template, "Docker credential key")
     for waiver in found.values():
         if not waiver.reason:
             yield WAIVER_WITHOUT_REASON.finding(
@@ -209,8 +214,23 @@ def _k8s_data(text: str) -> list[tuple[int, str, str]]:
     return out
 
 
-def _k8s_values(
-    artifact: Artifact, entries: list[tuple[int, str, str]], found: dict[int, waivers.Waiver], template: bool
+def _docker_auths(text: str) -> list[tuple[int, str, str]]:
+    """(line, key, base64 value) of Docker ``config.json`` credentials (``auths.<registry>.auth`` is
+    base64 of ``user:token``), bounded like the Kubernetes values."""
+    out: list[tuple[int, str, str]] = []
+    for found in _DOCKER_AUTH.finditer(text):
+        if len(out) >= MAX_K8S_VALUES:
+            break
+        out.append((text.count("\n", 0, found.start()) + 1, found.group("key"), found.group("value")))
+    return out
+
+
+def _encoded_values(
+    artifact: Artifact,
+    entries: list[tuple[int, str, str]],
+    found: dict[int, waivers.Waiver],
+    template: bool,
+    what: str,
 ) -> Iterator[Finding]:
     """Decoded values searched as ``key=value``, reported at the key's line."""
     for number, key, value in entries:
@@ -221,7 +241,7 @@ def _k8s_values(
         hits, _ = matcher.find(f"{key}={decoded}", generic=True, quoted_only=False)
         for hit in hits:
             yield _judged(
-                artifact, hit, f"line {number} (base64 value of Secret key {key!r})", number, found, template,
+                artifact, hit, f"line {number} (base64 value of {what} {key!r})", number, found, template,
                 extra_evidence=f"decoded from the base64 value of {key!r}",
             )  # fmt: skip
 
