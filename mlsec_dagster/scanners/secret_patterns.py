@@ -228,6 +228,15 @@ PLACEHOLDER_MARKERS: tuple[str, ...] = (
 )  # fmt: skip
 """Case-insensitive substrings that make a token a documentation stand-in, not a credential."""
 
+PUBLISHED_KEY_DIGESTS: frozenset[str] = frozenset(
+    {
+        # the Azurite / Azure Storage Emulator account key, printed in Microsoft's documentation
+        "0011cc25eb4320717494d2703e8cba85743e71b500283c21c8b88147992f9059",
+    }
+)
+"""sha256 of credentials that vendors publish for local emulators: known to everyone, so not secrets.
+Kept as digests so the repository carries no key-shaped literal."""
+
 MIN_DISTINCT_CHARS = 10
 """A real token drawn at random has many distinct characters (a 34-letter hf_ body ~25, 40 hex ~15);
 ``hf_aaaa…`` or ``AKIA0000…`` has few. Counted over the whole matched secret; the floor is
@@ -237,6 +246,8 @@ MIN_DISTINCT_CHARS = 10
 def is_placeholder(secret: str) -> bool:
     """True for documentation look-alikes; consumers must not report these as secrets."""
     lowered = secret.lower()
+    if hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest() in PUBLISHED_KEY_DIGESTS:
+        return True
     return any(marker in lowered for marker in PLACEHOLDER_MARKERS) or len(set(secret)) < min(
         MIN_DISTINCT_CHARS, len(secret) // 3
     )

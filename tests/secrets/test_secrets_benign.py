@@ -8,6 +8,7 @@ import string
 import uuid
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import save_file
 from secret_tokens import Tokens
@@ -134,3 +135,15 @@ def test_loose_shapes_bearer_and_jwt(tmp_path: Path) -> None:
     result = scan_path(tmp_path / "client.py", root=tmp_path)
     got = sorted((f.rule_id, f.location.line) for f in result.findings)
     assert got == [("MLS-SEC-005", 1), ("MLS-SEC-017", 2), ("MLS-SEC-017", 3)]
+
+
+def test_published_emulator_keys_are_not_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Vendors publish local-emulator keys (Azurite); they are listed by digest, so none is stored here."""
+    from mlsec_dagster.scanners import secret_patterns
+
+    connection, key = Tokens(23).azure_conn()
+    (tmp_path / "local.settings.json").write_text(json.dumps({"Values": {"AzureWebJobsStorage": connection}}))
+    assert [f.rule_id for f in scan_path(tmp_path, root=tmp_path).findings] == ["MLS-SEC-014"]
+    published = secret_patterns.PUBLISHED_KEY_DIGESTS | {hashlib.sha256(key.encode()).hexdigest()}
+    monkeypatch.setattr(secret_patterns, "PUBLISHED_KEY_DIGESTS", published)
+    assert scan_path(tmp_path, root=tmp_path).findings == []
