@@ -392,21 +392,6 @@ def test_generated_locks_are_valid_toml() -> None:
 # --- end to end -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("name", "text", "line"),
-    [
-        ("poetry.lock", '[[package]]\nname = "a"\nversion = "1.0"\nversion = "1.1"\n', 4),
-        ("uv.lock", 'version = 1\n\n[[package]]\nname = "a"\nsource = { registry = "x" \n', 5),
-        ("pylock.toml", 'lock-version = "1.0"\n[[packages]\nname = "a"\n', 2),
-    ],
-)
-def test_unreadable_lock_is_mls_dep_030(tmp_path: Path, name: str, text: str, line: int) -> None:
-    path = tmp_path / name
-    path.write_text(text)
-    findings = [f for f in scan_path(path, root=tmp_path).findings if f.rule_id.startswith("MLS-DEP-03")]
-    assert [(f.rule_id, f.location.line) for f in findings] == [("MLS-DEP-030", line)]
-
-
 def test_lock_entry_without_name_is_mls_dep_031(tmp_path: Path) -> None:
     path = tmp_path / "uv.lock"
     path.write_text(f'version = 1\n\n[[package]]\nversion = "1.0"\nsource = {{ registry = "{PYPI}" }}\n')

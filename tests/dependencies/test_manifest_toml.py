@@ -742,6 +742,9 @@ def test_pipfile_lock_compact_json_still_gets_lines() -> None:
         ("pyproject.toml", '[project]\nname = "x"\ndependencies = [\n  "a"\n  "b",\n]\n', 5),
         ("Pipfile", "[packages]\nrequests = *\n", 2),
         ("Pipfile.lock", '{\n  "default": {\n    "a": {"version": "==1",}\n  }\n}\n', 3),
+        ("poetry.lock", '[[package]]\nname = "a"\nversion = "1.0"\nversion = "1.1"\n', 4),
+        ("uv.lock", 'version = 1\n\n[[package]]\nname = "a"\nsource = { registry = "x" \n', 5),
+        ("pylock.toml", 'lock-version = "1.0"\n[[packages]\nname = "a"\n', 2),
     ],
 )
 def test_unreadable_manifest_is_mls_dep_030(tmp_path: Path, name: str, text: str, line: int) -> None:
