@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlsec_dagster.engine.findings import Finding
+from mlsec_dagster.engine.textfile import read_team_file
 
 BASELINE_VERSION = 1
 MAX_BASELINE_BYTES = 64 * 1024 * 1024
@@ -60,16 +61,10 @@ def write_baseline(findings: Iterable[Finding], path: str | Path, tool: str) -> 
 
 def load_baseline(path: str | Path) -> Baseline:
     path = Path(path)
+    text = read_team_file(path, MAX_BASELINE_BYTES, "baseline file", BaselineError)
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_BASELINE_BYTES + 1)
-    except OSError as exc:
-        raise BaselineError(f"{path}: cannot read the baseline file: {exc.strerror or exc}") from None
-    if len(data) > MAX_BASELINE_BYTES:
-        raise BaselineError(f"{path}: larger than {MAX_BASELINE_BYTES:,} bytes; not a baseline file")
-    try:
-        document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        document = json.loads(text)
+    except ValueError as exc:
         raise BaselineError(f"{path}: not a JSON baseline ({exc})") from None
     if not isinstance(document, dict) or document.get("version") != BASELINE_VERSION:
         raise BaselineError(

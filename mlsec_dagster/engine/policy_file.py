@@ -40,6 +40,7 @@ from mlsec_dagster.engine.policy import (
     Policy,
 )
 from mlsec_dagster.engine.rules import all_rules
+from mlsec_dagster.engine.textfile import read_team_file
 
 POLICY_FILE_NAMES = ("mlsec.yaml", "mlsec.yml", "veritensor.yaml", "veritensor.yml")
 """Looked up in this order in the scan root; the first that exists is the policy."""
@@ -840,17 +841,7 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
 def load_policy(path: str | Path) -> Policy:
     """Read and validate one policy file; raises :class:`PolicyError` naming file, key and line."""
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_POLICY_BYTES + 1)
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read policy file: {exc.strerror or exc}") from None
-    if len(data) > MAX_POLICY_BYTES:
-        raise PolicyError(f"{path}: larger than {MAX_POLICY_BYTES} bytes; this is not a policy file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise PolicyError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    text = read_team_file(path, MAX_POLICY_BYTES, "policy file", PolicyError)
     return parse_policy(text, str(path))
 
 
