@@ -94,12 +94,17 @@ class TomlLines(LineMap):
             if text[pos] == "[":
                 table, pos = self._header(pos)
                 continue
-            keys, after = self._key(pos)
-            full = table + keys
-            for end in range(len(table) + 1, len(full)):
-                self._record(full[:end], pos, overwrite=False)
-            self._record(full, pos)
-            pos = self._value(self._after_equals(after), full)
+            pos = self._pair(table, pos)
+
+    def _pair(self, table: Path, pos: int) -> int:
+        """One ``dotted.key = value`` under ``table`` (a table body or an inline table): every key
+        prefix gets the line too (dotted keys create tables), then the value is walked."""
+        keys, after = self._key(pos)
+        full = table + keys
+        for end in range(len(table) + 1, len(full)):
+            self._record(full[:end], pos, overwrite=False)
+        self._record(full, pos)
+        return self._value(self._after_equals(after), full)
 
     def _header(self, pos: int) -> tuple[Path, int]:
         text = self._text
@@ -188,12 +193,7 @@ class TomlLines(LineMap):
             if text[pos] == ",":
                 pos += 1
                 continue
-            keys, after = self._key(pos)
-            full = path + keys
-            for end in range(len(path) + 1, len(full)):
-                self._record(full[:end], pos, overwrite=False)
-            self._record(full, pos)
-            pos = self._value(self._after_equals(after), full)
+            pos = self._pair(path, pos)
 
 
 def _skip(pattern: re.Pattern[str], text: str, pos: int) -> int:

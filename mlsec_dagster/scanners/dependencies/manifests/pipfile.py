@@ -90,15 +90,9 @@ def _pipfile_entry(package: str, spec: Any, category: str, line: int | None) -> 
         )
     index = spec.get("index")
     common: dict[str, Any] = {"section": category, "source": index if isinstance(index, str) else None}
-    vcs = vcs_from_table(spec)
-    if vcs:
-        return Dependency(package, line, kind="vcs", url=vcs, **common)
-    for key in ("file", "path"):
-        target = spec.get(key)
-        if isinstance(target, str):
-            return Dependency(
-                package, line, kind=url_kind(target) if key == "file" else "path", url=target, **common
-            )
+    elsewhere = _not_from_an_index(package, line, spec, common)
+    if elsewhere is not None:
+        return elsewhere
     version = spec.get("version", _ANY)
     if not isinstance(version, str) or not _valid_version(version):
         return Problem(
@@ -187,15 +181,9 @@ def _lock_entry(
         "pinned": True,
         "hashes": tuple(h for h in hashes if isinstance(h, str)) if isinstance(hashes, list) else (),
     }
-    vcs = vcs_from_table(entry)
-    if vcs:
-        return Dependency(package, line, kind="vcs", url=vcs, **common)
-    for key in ("file", "path"):
-        target = entry.get(key)
-        if isinstance(target, str):
-            return Dependency(
-                package, line, kind=url_kind(target) if key == "file" else "path", url=target, **common
-            )
+    elsewhere = _not_from_an_index(package, line, entry, common)
+    if elsewhere is not None:
+        return elsewhere
     version = entry.get("version")
     if not isinstance(version, str):
         return Problem(
@@ -204,6 +192,22 @@ def _lock_entry(
     index = entry.get("index")
     source = urls.get(index, index) if isinstance(index, str) else None
     return Dependency(package, line, specifier=version, source=source, **common)
+
+
+def _not_from_an_index(
+    package: str, line: int | None, table: dict[str, Any], common: dict[str, Any]
+) -> Dependency | None:
+    """A VCS, ``file`` or ``path`` entry (Pipfile and Pipfile.lock spell them alike), else None."""
+    vcs = vcs_from_table(table)
+    if vcs:
+        return Dependency(package, line, kind="vcs", url=vcs, **common)
+    for key in ("file", "path"):
+        target = table.get(key)
+        if isinstance(target, str):
+            return Dependency(
+                package, line, kind=url_kind(target) if key == "file" else "path", url=target, **common
+            )
+    return None
 
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
