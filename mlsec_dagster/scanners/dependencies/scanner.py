@@ -111,7 +111,7 @@ def _by_file(manifest: Manifest, artifact: Artifact) -> Iterator[tuple[Artifact,
     are judged here, reported on that file and its lines; an included file that is a manifest
     (``requirements-dev.txt``) is scanned by itself and not judged twice.
     """
-    files = dict.fromkeys([d.file for d in manifest.dependencies] + [i.file for i in manifest.indexes])
+    files = dict.fromkeys(["", *(d.file for d in manifest.dependencies), *(i.file for i in manifest.indexes)])
     for file in files:
         if file and parser_for(posixpath.basename(file)) is not None:
             continue
@@ -127,8 +127,6 @@ def _by_file(manifest: Manifest, artifact: Artifact) -> Iterator[tuple[Artifact,
                 manifest.locked,
             ),
         )
-    if "" not in files and manifest.commands:
-        yield artifact, Manifest(manifest.format, commands=manifest.commands, locked=manifest.locked)
 
 
 def _included(artifact: Artifact, file: str) -> Artifact:
